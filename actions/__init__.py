@@ -1,0 +1,1 @@
+"""Events in, incremental rescoring, trigger policies, the outbox and webhook dispatch."""

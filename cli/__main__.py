@@ -1,0 +1,5 @@
+"""Lets `python -m kgcrm` run the command line."""
+
+from kgcrm.main import cli
+
+cli()

@@ -1,0 +1,61 @@
+"""The whole public error vocabulary of kgcrm, each error with the exit code the CLI uses for it.
+
+Lower-level errors (driver, pydantic, OS) are translated at the edge of the package that meets them
+(`raise SomeError(...) from None`), so a user sees one clear line that says where and why.
+"""
+
+
+class KgcrmError(Exception):
+    """Base of every error kgcrm raises on purpose; the CLI prints its message and exits with `exit_code`."""
+
+    exit_code = 1
+
+
+class InvalidInput(KgcrmError):
+    """Input from a user (a file, a flag, a request) is malformed; the message names where and why."""
+
+    exit_code = 2
+
+
+class GraphError(KgcrmError):
+    """Something went wrong talking to Neo4j."""
+
+    exit_code = 3
+
+
+class GraphConfigError(GraphError):
+    """The Neo4j settings cannot work as given (a malformed URI, a bad value)."""
+
+    exit_code = 2
+
+
+class GraphUnavailable(GraphError):
+    """Neo4j could not be reached at the configured URI."""
+
+    exit_code = 3
+
+
+class GraphAuthError(GraphError):
+    """Neo4j refused the configured user name or password."""
+
+    exit_code = 4
+
+
+class QueryError(GraphError):
+    """Neo4j rejected a query: a constraint was violated or the Cypher is wrong."""
+
+    exit_code = 5
+
+
+class ConstraintViolation(QueryError):
+    """A write would break a uniqueness or existence constraint."""
+
+
+class ServerError(KgcrmError):
+    """The local Neo4j server that kgcrm manages could not be installed, started or stopped."""
+
+    exit_code = 6
+
+
+class PortInUse(ServerError):
+    """The Bolt port the local server should listen on is taken by another process."""

@@ -1,0 +1,67 @@
+"""The fixed vocabulary of the graph: node labels, relationship types and activity kinds.
+
+A label or relationship type enters query text only from these enums, never from user input.
+docs/graph-model.md explains what each one means.
+"""
+
+from enum import StrEnum
+
+
+class Label(StrEnum):
+    ACCOUNT = "Account"
+    CONTACT = "Contact"
+    OPPORTUNITY = "Opportunity"
+    ACTIVITY = "Activity"
+    USER = "User"
+    PRODUCT = "Product"
+    CAMPAIGN = "Campaign"
+    # Governance, filled in by the ML and activation issues.
+    MODEL_VERSION = "ModelVersion"
+    ACTION = "Action"
+    # Bookkeeping of kgcrm itself.
+    SCHEMA_MIGRATION = "SchemaMigration"
+
+
+class RelType(StrEnum):
+    WORKS_AT = "WORKS_AT"
+    SUBSIDIARY_OF = "SUBSIDIARY_OF"
+    FOR_ACCOUNT = "FOR_ACCOUNT"
+    ROLE_IN = "ROLE_IN"
+    PERFORMED_BY = "PERFORMED_BY"
+    ABOUT = "ABOUT"
+    OWNS = "OWNS"
+    REPORTS_TO = "REPORTS_TO"
+    INCLUDES = "INCLUDES"
+    KNOWS = "KNOWS"
+    MEMBER_OF = "MEMBER_OF"
+    INFLUENCED_BY = "INFLUENCED_BY"
+
+
+class ActivityType(StrEnum):
+    EMAIL_SENT = "email_sent"
+    EMAIL_OPENED = "email_opened"
+    EMAIL_REPLIED = "email_replied"
+    MEETING = "meeting"
+    CALL = "call"
+    WEB_VISIT = "web_visit"
+    CONTENT_DOWNLOAD = "content_download"
+    WEBINAR_ATTENDED = "webinar_attended"
+    FORM_SUBMITTED = "form_submitted"
+    SUPPORT_TICKET = "support_ticket"
+    PRODUCT_USAGE = "product_usage"
+    TASK = "task"
+
+
+# The CRM entities every deployment has; counted by `kgcrm stats` and keyed by a unique `id`.
+ENTITY_LABELS: tuple[Label, ...] = (
+    Label.ACCOUNT,
+    Label.CONTACT,
+    Label.OPPORTUNITY,
+    Label.ACTIVITY,
+    Label.USER,
+    Label.PRODUCT,
+    Label.CAMPAIGN,
+)
+
+# Nodes that carry intent_score / intent_model / intent_scored_at.
+SCORED_LABELS: tuple[Label, ...] = (Label.ACCOUNT, Label.CONTACT, Label.OPPORTUNITY)

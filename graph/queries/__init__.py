@@ -1,0 +1,1 @@
+"""Every Cypher query of kgcrm, one module per topic; values always enter as parameters."""

@@ -1,0 +1,102 @@
+"""One settings object for every part of kgcrm, read from the environment (and a `.env` file) once."""
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kgcrm.graph.errors import GraphConfigError
+
+NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+_MEMORY_SIZE_SUFFIXES = ("k", "m", "g")
+
+
+class Settings(BaseSettings):
+    """kgcrm's configuration; each field's alias is the environment variable that sets it."""
+
+    # Fields are set only through their aliases (the variable names), never their Python names:
+    # the field `home` must not pick up the shell's HOME.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    neo4j_uri: str = Field("bolt://127.0.0.1:7687", validation_alias="NEO4J_URI")
+    neo4j_user: str = Field("neo4j", validation_alias="NEO4J_USER")
+    neo4j_password: str = Field("kgcrm-dev-password", validation_alias="NEO4J_PASSWORD", repr=False)
+    neo4j_database: str = Field("neo4j", validation_alias="NEO4J_DATABASE")
+    batch_size: int = Field(1000, ge=1, le=100_000, validation_alias="KGCRM_BATCH_SIZE")
+    # Managed transactions are retried on transient errors and lost connections for this long.
+    max_retry_seconds: float = Field(60.0, gt=0, validation_alias="KGCRM_NEO4J_MAX_RETRY_SECONDS")
+    connect_timeout_seconds: float = Field(10.0, gt=0, validation_alias="KGCRM_NEO4J_CONNECT_TIMEOUT")
+
+    # The local server that `kgcrm neo4j install|start` manages (not used with a remote Neo4j).
+    home: Path = Field(Path(".kgcrm"), validation_alias="KGCRM_HOME")
+    neo4j_version: str = Field("5.26.30", validation_alias="KGCRM_NEO4J_VERSION")
+    neo4j_instance: str = Field("neo4j", validation_alias="KGCRM_NEO4J_INSTANCE")
+    # Sized for a 2-core 24 GiB machine that also runs the API and training.
+    neo4j_heap: str = Field("2g", validation_alias="KGCRM_NEO4J_HEAP")
+    neo4j_pagecache: str = Field("4g", validation_alias="KGCRM_NEO4J_PAGECACHE")
+    neo4j_start_timeout_seconds: float = Field(180.0, gt=0, validation_alias="KGCRM_NEO4J_START_TIMEOUT")
+
+    log_level: str = Field("INFO", validation_alias="KGCRM_LOG_LEVEL")
+
+    @field_validator("neo4j_uri")
+    @classmethod
+    def _check_uri(cls, uri: str) -> str:
+        parts = urlsplit(uri)
+        if parts.scheme not in NEO4J_SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(NEO4J_SCHEMES)}")
+        if not parts.hostname:
+            raise ValueError("no host name")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError("the port is not a number from 0 to 65535") from None
+        return uri
+
+    @field_validator("neo4j_heap", "neo4j_pagecache")
+    @classmethod
+    def _check_memory_size(cls, size: str) -> str:
+        size = size.strip().lower()
+        if not (size[:-1].isdigit() and size[-1] in _MEMORY_SIZE_SUFFIXES):
+            raise ValueError("must be a number followed by k, m or g, such as 512m or 2g")
+        return size
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, level: str) -> str:
+        level = level.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def bolt_host(self) -> str:
+        return urlsplit(self.neo4j_uri).hostname or ""
+
+    @property
+    def bolt_port(self) -> int:
+        return urlsplit(self.neo4j_uri).port or 7687
+
+    @classmethod
+    def env_names(cls) -> set[str]:
+        """The environment variables these settings read."""
+        return {field.validation_alias for field in cls.model_fields.values()}
+
+    @classmethod
+    def load(cls, **overrides: object) -> "Settings":
+        """Read the settings (overrides named by variable, e.g. NEO4J_URI=...), one line per bad value."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}={err.get('input')!r}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise GraphConfigError(f"invalid settings: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings.load()

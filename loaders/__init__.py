@@ -1,0 +1,1 @@
+"""CRM exports and mappings turned into idempotent graph writes."""

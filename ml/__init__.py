@@ -1,0 +1,1 @@
+"""Point-in-time datasets, the GNN and its baselines, training, scoring and the model registry."""
