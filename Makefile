@@ -8,7 +8,7 @@ VENV ?= $(KGCRM_CACHE)/venv-$(DEPS_KEY)
 KGCRM := $(VENV)/bin/kgcrm
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test neo4j-install neo4j-start neo4j-stop neo4j-status schema stats bench soak clean
+.PHONY: help venv-path install demo test neo4j-install neo4j-start neo4j-stop neo4j-status schema stats bench soak clean
 
 help:
 	@echo "make demo          install what is missing, start Neo4j, apply the schema, print counts"
@@ -16,6 +16,9 @@ help:
 	@echo "make neo4j-install|neo4j-start|neo4j-stop|neo4j-status   manage the local Neo4j"
 	@echo "make bench         run the benchmarks (writes bench/RESULTS.md)"
 	@echo "make clean         stop the local Neo4j and remove .kgcrm/ (its data too)"
+
+venv-path:
+	@echo $(VENV)
 
 install:
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash scripts/bootstrap.sh

@@ -15,6 +15,11 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 2
 fi
 
+mkdir -p "$(dirname "$VENV")"
+# One installer at a time per environment (several checkouts or agents may share it).
+exec 9>"$VENV.lock"
+flock 9
+
 if [ ! -f "$VENV/.kgcrm-deps-complete" ]; then
     echo "==> creating the Python environment in $VENV (first run only; torch makes it a few GB)"
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
@@ -31,6 +36,10 @@ for extra in project.get("optional-dependencies", {}).values():
 PY
     "$VENV/bin/python" -m pip install --progress-bar off -r "$VENV/requirements.txt"
     touch "$VENV/.kgcrm-deps-complete"
+    # Environments for older dependency lists: keep the two most recent, remove the rest.
+    ls -dt "$(dirname "$VENV")"/venv-* 2>/dev/null | grep -v '\.lock$' | tail -n +3 | while read -r old; do
+        [ "$old" = "$VENV" ] || rm -rf "$old" "$old.lock"
+    done
 fi
 
 # The editable install must point at this checkout (another clone may have installed itself last).
