@@ -9,7 +9,7 @@ from kgcrm.graph.queries import schema as q
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = q.MIGRATIONS[-1].version
+SCHEMA_VERSION = max(m.version for m in q.MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def apply_migrations(graph: Graph, *, await_seconds: int = 300) -> list[int]:
     """
     applied_now = []
     already = set(get_schema_status(graph).applied)
-    for migration in q.MIGRATIONS:
+    for migration in sorted(q.MIGRATIONS, key=lambda m: m.version):
         if migration.version in already:
             continue
         logger.info("applying schema migration %s: %s", migration.version, migration.name)
