@@ -44,11 +44,13 @@ def cli(verbose: bool) -> None:
 
 def _register_commands() -> None:
     from kgcrm.commands_graph import demo, neo4j_group, schema_group, stats
+    from kgcrm.commands_schedule import schedule
 
     cli.add_command(neo4j_group)
     cli.add_command(schema_group)
     cli.add_command(stats)
     cli.add_command(demo)
+    cli.add_command(schedule)
 
 
 _register_commands()

@@ -40,6 +40,29 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", validation_alias="KGCRM_LOG_LEVEL")
 
+    # When the scheduler service retrains (five-field cron, UTC); weekly by default.
+    retrain_cron: str = Field("0 3 * * 0", validation_alias="KGCRM_RETRAIN_CRON")
+    # The GraphQL API (`kgcrm serve`). Production mode turns GraphiQL and introspection off whatever
+    # the two switches say.
+    api_host: str = Field("127.0.0.1", validation_alias="KGCRM_API_HOST")
+    api_port: int = Field(8000, ge=0, le=65535, validation_alias="KGCRM_API_PORT")
+    api_workers: int = Field(1, ge=1, le=64, validation_alias="KGCRM_API_WORKERS")
+    api_production: bool = Field(False, validation_alias="KGCRM_API_PRODUCTION")
+    api_graphiql: bool = Field(True, validation_alias="KGCRM_API_GRAPHIQL")
+    api_introspection: bool = Field(True, validation_alias="KGCRM_API_INTROSPECTION")
+    # JWT bearer tokens are accepted only when a secret is set (HS256).
+    api_jwt_secret: str = Field("", validation_alias="KGCRM_API_JWT_SECRET", repr=False)
+    api_jwt_issuer: str = Field("kgcrm", validation_alias="KGCRM_API_JWT_ISSUER")
+    api_max_depth: int = Field(10, ge=2, validation_alias="KGCRM_API_MAX_DEPTH")
+    api_max_aliases: int = Field(15, ge=1, validation_alias="KGCRM_API_MAX_ALIASES")
+    api_max_tokens: int = Field(2000, ge=50, validation_alias="KGCRM_API_MAX_TOKENS")
+    api_max_cost: int = Field(20000, ge=10, validation_alias="KGCRM_API_MAX_COST")
+    api_max_body_bytes: int = Field(65536, ge=1024, validation_alias="KGCRM_API_MAX_BODY_BYTES")
+    # Subscriptions poll the graph for changes made by other writers this often.
+    api_poll_seconds: float = Field(1.0, gt=0, validation_alias="KGCRM_API_POLL_SECONDS")
+    # A verified API key is trusted for this long before it is looked up again (revocation delay).
+    api_key_cache_seconds: float = Field(5.0, ge=0, validation_alias="KGCRM_API_KEY_CACHE_SECONDS")
+
     @field_validator("neo4j_uri")
     @classmethod
     def _check_uri(cls, uri: str) -> str:

@@ -24,8 +24,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 TEST_PASSWORD = "kgcrm-test-password"
 
-# Delete in chunks so a large test graph never needs one huge transaction.
-_WIPE_CHUNK = "MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted"
+# Delete in chunks so a large test graph never needs one huge transaction; the migration log stays,
+# so the schema is not re-applied before every test.
+_WIPE_CHUNK = (
+    "MATCH (n) WHERE NOT n:SchemaMigration WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted"
+)
 
 
 def _free_loopback_port() -> int:
@@ -51,6 +54,7 @@ class TestServer:
             "NEO4J_PASSWORD": self.settings.neo4j_password,
             "NEO4J_DATABASE": self.settings.neo4j_database,
             "KGCRM_HOME": str(self.settings.home),
+            "KGCRM_NEO4J_INSTANCE": self.settings.neo4j_instance,
         }
 
 
@@ -88,7 +92,7 @@ def _session_graph(neo4j_server: TestServer) -> Iterator[Graph]:
 
 
 def wipe(graph: Graph) -> None:
-    """Delete every node and relationship (the schema stays)."""
+    """Delete every node and relationship except the migration log (the schema stays)."""
     while graph.write(_WIPE_CHUNK)[0]["deleted"]:
         pass
 
