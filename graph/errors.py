@@ -59,3 +59,13 @@ class ServerError(KgcrmError):
 
 class PortInUse(ServerError):
     """The Bolt port the local server should listen on is taken by another process."""
+
+
+class DecisionNotFound(InvalidInput):
+    """No identity decision (SAME_AS) or record with the given id exists."""
+
+
+class DecisionConflict(KgcrmError):
+    """An identity decision or record is not in a state that allows the requested change."""
+
+    exit_code = 9

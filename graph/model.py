@@ -20,6 +20,8 @@ class Label(StrEnum):
     ACTION = "Action"
     # Bookkeeping of kgcrm itself.
     SCHEMA_MIGRATION = "SchemaMigration"
+    # Identity resolution: a duplicate merged into the node its `merged_into` names (docs/identity.md).
+    MERGED = "Merged"
 
 
 class RelType(StrEnum):
@@ -35,6 +37,8 @@ class RelType(StrEnum):
     KNOWS = "KNOWS"
     MEMBER_OF = "MEMBER_OF"
     INFLUENCED_BY = "INFLUENCED_BY"
+    # Identity resolution: one match decision between two records (docs/identity.md).
+    SAME_AS = "SAME_AS"
 
 
 class ActivityType(StrEnum):

@@ -57,6 +57,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "FOR (n:Account|Contact|Opportunity|User|Product|Campaign) ON EACH [n.name]",
         ),
     ),
+    Migration(
+        4,
+        "identity resolution: SAME_AS decisions and merged duplicates",
+        (
+            "CREATE INDEX same_as_id IF NOT EXISTS FOR ()-[r:SAME_AS]-() ON (r.id)",
+            "CREATE INDEX same_as_status IF NOT EXISTS FOR ()-[r:SAME_AS]-() ON (r.status)",
+            "CREATE INDEX account_merged_into IF NOT EXISTS FOR (n:Account) ON (n.merged_into)",
+            "CREATE INDEX contact_merged_into IF NOT EXISTS FOR (n:Contact) ON (n.merged_into)",
+        ),
+    ),
 )
 
 GET_APPLIED_VERSIONS = """

@@ -1,0 +1,246 @@
+"""Candidate duplicate pairs from blocked comparisons: exact keys first, then fuzzy names with rapidfuzz.
+
+Pure Python over records already read from the graph, so the rules can be tested and measured without
+Neo4j. Blocking keeps the work near-linear: exact keys (e-mail, domain, normal name) group records in
+one pass, and fuzzy names are only compared inside small blocks (a shared rare word, the first or last
+four letters), never all pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from kgcrm.loaders.identity_normalize import (
+    canonical_mailbox,
+    company_acronym,
+    email_domain,
+    normalise_company_name,
+    normalise_domain,
+    normalise_email,
+    normalise_person_name,
+)
+
+logger = logging.getLogger(__name__)
+
+# A block larger than this is too common a key to say anything (a word like "systems"); it is skipped.
+MAX_BLOCK = 2000
+# Fuzzy names below this rapidfuzz score (0..100) are not candidates at all.
+ACCOUNT_NAME_CUTOFF = 88.0
+CONTACT_NAME_CUTOFF = 88.0
+# Names shorter than this must match exactly: one letter changes "abc" into another company.
+MIN_FUZZY_LENGTH = 5
+
+
+class Method:
+    """How a pair was matched; each method has its own confidence rule below."""
+
+    EMAIL = "email"
+    EMAIL_MAILBOX = "email_mailbox"
+    NAME_DOMAIN = "name_domain"
+    NAME_FUZZY_DOMAIN = "name_fuzzy_domain"
+    DOMAIN = "domain"
+    NAME_EXACT = "name_exact"
+    NAME_FUZZY = "name_fuzzy"
+    ACRONYM = "acronym"
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    id: str
+    name: str | None = None
+    domain: str | None = None
+    website: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    id: str
+    name: str | None = None
+    email: str | None = None
+    # Domains (or websites) of the accounts the contact currently works at.
+    account_domains: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed pair, ids in sorted order so a pair has one spelling."""
+
+    a: str
+    b: str
+    method: str
+    confidence: float
+
+
+def _pair(a: str, b: str, method: str, confidence: float) -> Candidate:
+    low, high = (a, b) if a < b else (b, a)
+    return Candidate(low, high, method, round(min(max(confidence, 0.0), 1.0), 4))
+
+
+def _keep_best(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """One candidate per pair: the most confident method wins."""
+    best: dict[tuple[str, str], Candidate] = {}
+    for cand in candidates:
+        key = (cand.a, cand.b)
+        if key not in best or cand.confidence > best[key].confidence:
+            best[key] = cand
+    return sorted(best.values(), key=lambda c: (c.a, c.b))
+
+
+def _star_pairs(groups: dict[str, list[str]]) -> Iterable[tuple[str, str]]:
+    """Link every member of an exact-key group to its first one: enough to form the cluster, linear."""
+    for ids in groups.values():
+        if len(ids) > 1:
+            first, *rest = sorted(ids)
+            for other in rest:
+                yield first, other
+
+
+def _fuzzy_pairs(names: Sequence[str], blocks: dict[str, list[int]], cutoff: float) -> dict[tuple[int, int], float]:
+    """Scores of name pairs that share a block and reach `cutoff`, each pair scored once."""
+    scores: dict[tuple[int, int], float] = {}
+    skipped = 0
+    for members in blocks.values():
+        if len(members) < 2:
+            continue
+        if len(members) > MAX_BLOCK:
+            skipped += 1
+            continue
+        block_names = [names[i] for i in members]
+        matrix = process.cdist(block_names, block_names, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff, dtype=np.uint8)
+        rows, cols = np.nonzero(np.triu(matrix, k=1))
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            i, j = members[r], members[c]
+            key = (i, j) if i < j else (j, i)
+            if key not in scores:
+                # uint8 rounds; score the pair exactly once it is known to be close.
+                scores[key] = fuzz.token_sort_ratio(names[i], names[j])
+    if skipped:
+        logger.info("skipped %s name blocks larger than %s records", skipped, MAX_BLOCK)
+    return scores
+
+
+def _name_blocks(names: Sequence[str]) -> dict[str, list[int]]:
+    """Blocking keys of a name: each word of 3+ letters, and the first and last four letters."""
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for index, name in enumerate(names):
+        if len(name.replace(" ", "")) < MIN_FUZZY_LENGTH:
+            continue
+        compact = name.replace(" ", "")
+        keys = {f"w:{w}" for w in name.split() if len(w) >= 3}
+        keys.add(f"p:{compact[:4]}")
+        keys.add(f"s:{compact[-4:]}")
+        for key in keys:
+            blocks[key].append(index)
+    return blocks
+
+
+def _domain_conflict(left: str | None, right: str | None) -> bool:
+    return bool(left and right and left != right)
+
+
+def match_accounts(records: Sequence[AccountRecord]) -> list[Candidate]:
+    """Account pairs: same normalised domain, then the same or a close company name, then acronyms."""
+    domains = [normalise_domain(r.domain) or normalise_domain(r.website) for r in records]
+    names = [normalise_company_name(r.name) for r in records]
+    found: list[Candidate] = []
+
+    by_domain: dict[str, list[str]] = defaultdict(list)
+    index_of = {r.id: i for i, r in enumerate(records)}
+    for record, domain in zip(records, domains):
+        if domain:
+            by_domain[domain].append(record.id)
+    for a, b in _star_pairs(by_domain):
+        # A shared domain with unrelated names is more often a parent and a subsidiary: ask a person.
+        similar = fuzz.token_sort_ratio(names[index_of[a]], names[index_of[b]]) >= 60
+        found.append(_pair(a, b, Method.DOMAIN, 0.98 if similar else 0.85))
+
+    for (i, j), score in _fuzzy_pairs(names, _name_blocks(names), ACCOUNT_NAME_CUTOFF).items():
+        penalty = 0.1 if _domain_conflict(domains[i], domains[j]) else 0.0
+        if score >= 100:
+            found.append(_pair(records[i].id, records[j].id, Method.NAME_EXACT, 0.96 - penalty))
+        else:
+            confidence = 0.78 + 0.14 * (score - ACCOUNT_NAME_CUTOFF) / (100 - ACCOUNT_NAME_CUTOFF)
+            found.append(_pair(records[i].id, records[j].id, Method.NAME_FUZZY, confidence - penalty))
+
+    # Short names that fuzzy matching skips still match when they are exactly equal.
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for record, name in zip(records, names):
+        if name and len(name.replace(" ", "")) < MIN_FUZZY_LENGTH:
+            by_name[name].append(record.id)
+    for a, b in _star_pairs(by_name):
+        penalty = 0.1 if _domain_conflict(domains[index_of[a]], domains[index_of[b]]) else 0.0
+        found.append(_pair(a, b, Method.NAME_EXACT, 0.96 - penalty))
+
+    found.extend(_acronym_pairs(records, names, domains))
+    return _keep_best(found)
+
+
+def _acronym_pairs(records: Sequence[AccountRecord], names: Sequence[str], domains: Sequence[str | None]) -> list[Candidate]:
+    """"International Business Machines" and "IBM Corp": a one-word name equal to another's initials."""
+    long_by_acronym: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        acronym = company_acronym(record.name)
+        if acronym:
+            long_by_acronym[acronym].append(index)
+    found = []
+    for index, name in enumerate(names):
+        if " " in name or not 2 <= len(name) <= 6:
+            continue
+        for other in long_by_acronym.get(name, ()):
+            penalty = 0.1 if _domain_conflict(domains[index], domains[other]) else 0.0
+            found.append(_pair(records[index].id, records[other].id, Method.ACRONYM, 0.85 - penalty))
+    return found
+
+
+def match_contacts(records: Sequence[ContactRecord]) -> list[Candidate]:
+    """Contact pairs: same e-mail or mailbox, then the same or a close name at the same company domain."""
+    emails = [normalise_email(r.email) for r in records]
+    mailboxes = [canonical_mailbox(r.email) for r in records]
+    names = [normalise_person_name(r.name) for r in records]
+    found: list[Candidate] = []
+
+    by_email: dict[str, list[str]] = defaultdict(list)
+    by_mailbox: dict[str, list[str]] = defaultdict(list)
+    for record, email, mailbox in zip(records, emails, mailboxes):
+        if email:
+            by_email[email].append(record.id)
+        if mailbox:
+            by_mailbox[mailbox].append(record.id)
+    for a, b in _star_pairs(by_email):
+        found.append(_pair(a, b, Method.EMAIL, 0.99))
+    for a, b in _star_pairs(by_mailbox):
+        found.append(_pair(a, b, Method.EMAIL_MAILBOX, 0.96))
+
+    # Company domains: the current accounts' domains, or the e-mail's own when it is not free mail.
+    by_name_domain: dict[str, list[str]] = defaultdict(list)
+    fuzzy_blocks: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        if not names[index]:
+            continue
+        domains = {normalise_domain(d) for d in record.account_domains} | {email_domain(record.email)}
+        for domain in domains - {None}:
+            by_name_domain[f"{domain}|{names[index]}"].append(record.id)
+            for key in _name_blocks([names[index]]):
+                fuzzy_blocks[f"{domain}|{key}"].append(index)
+
+    index_of = {r.id: i for i, r in enumerate(records)}
+
+    def emails_differ(i: int, j: int) -> bool:
+        return bool(mailboxes[i] and mailboxes[j] and mailboxes[i] != mailboxes[j])
+
+    for a, b in _star_pairs(by_name_domain):
+        penalty = 0.03 if emails_differ(index_of[a], index_of[b]) else 0.0
+        found.append(_pair(a, b, Method.NAME_DOMAIN, 0.92 - penalty))
+    for (i, j), score in _fuzzy_pairs(names, fuzzy_blocks, CONTACT_NAME_CUTOFF).items():
+        if score >= 100:
+            continue
+        penalty = 0.03 if emails_differ(i, j) else 0.0
+        confidence = 0.78 + 0.12 * (score - CONTACT_NAME_CUTOFF) / (100 - CONTACT_NAME_CUTOFF)
+        found.append(_pair(records[i].id, records[j].id, Method.NAME_FUZZY_DOMAIN, confidence - penalty))
+    return _keep_best(found)
