@@ -44,12 +44,14 @@ def cli(verbose: bool) -> None:
 
 def _register_commands() -> None:
     from kgcrm.commands_graph import demo, neo4j_group, schema_group, stats
+    from kgcrm.commands_identity import identity_group
     from kgcrm.commands_schedule import schedule
 
     cli.add_command(neo4j_group)
     cli.add_command(schema_group)
     cli.add_command(stats)
     cli.add_command(demo)
+    cli.add_command(identity_group)
     cli.add_command(schedule)
 
 
