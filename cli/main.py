@@ -46,6 +46,7 @@ def _register_commands() -> None:
     from kgcrm.commands_graph import demo, neo4j_group, schema_group, stats
     from kgcrm.commands_identity import identity_group
     from kgcrm.commands_schedule import schedule
+    from kgcrm.commands_generate import generate
 
     cli.add_command(neo4j_group)
     cli.add_command(schema_group)
@@ -53,6 +54,7 @@ def _register_commands() -> None:
     cli.add_command(demo)
     cli.add_command(identity_group)
     cli.add_command(schedule)
+    cli.add_command(generate)
 
 
 _register_commands()
