@@ -45,5 +45,9 @@ fi
 # The editable install must point at this checkout (another clone may have installed itself last).
 installed=$("$VENV/bin/python" -c 'import kgcrm, os; print(os.path.dirname(os.path.abspath(kgcrm.__file__)))' 2>/dev/null || true)
 if [ "$installed" != "$here/cli" ]; then
-    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+    # setuptools warns loudly about editable installs; keep its output for when it fails.
+    if ! "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e . > "$VENV/editable-install.log" 2>&1; then
+        cat "$VENV/editable-install.log" >&2
+        exit 1
+    fi
 fi
