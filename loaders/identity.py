@@ -104,7 +104,7 @@ def _read_records(graph: Graph, label: Label, sources: Sequence[str] | None) -> 
         records: list[Any] = [AccountRecord(r["id"], r["name"], r["domain"], r["website"]) for r in rows]
     else:
         rows = graph.read(q.contact_records(), params)
-        records = [ContactRecord(r["id"], r["name"], r["email"], tuple(r["account_domains"])) for r in rows]
+        records = [ContactRecord(r["id"], r["name"], r["email"], tuple(r["account_domains"]), tuple(r["account_ids"])) for r in rows]
     nodes = {r["id"]: _Node(r["id"], r["created_at"], r["members"]) for r in rows}
     return records, nodes
 

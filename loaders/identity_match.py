@@ -3,7 +3,7 @@
 Pure Python over records already read from the graph, so the rules can be tested and measured without
 Neo4j. Blocking keeps the work near-linear: exact keys (e-mail, domain, normal name) group records in
 one pass, and fuzzy names are only compared inside small blocks (a shared rare word, the first or last
-four letters), never all pairs.
+three letters), never all pairs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from kgcrm.loaders.identity_normalize import (
     canonical_mailbox,
@@ -30,11 +31,16 @@ logger = logging.getLogger(__name__)
 
 # A block larger than this is too common a key to say anything (a word like "systems"); it is skipped.
 MAX_BLOCK = 2000
-# Fuzzy names below this rapidfuzz score (0..100) are not candidates at all.
-ACCOUNT_NAME_CUTOFF = 88.0
-CONTACT_NAME_CUTOFF = 88.0
+# Pairs in a block are scored only from this rapidfuzz similarity (0..100) up; the confidence rule
+# below then asks for 88 or for one or two typos, because one typo in a 7-letter name already scores 86.
+BLOCK_CUTOFF = 80.0
+RATIO_FLOOR = 88.0
 # Names shorter than this must match exactly: one letter changes "abc" into another company.
 MIN_FUZZY_LENGTH = 5
+# One typo is strong evidence only in a name at least this long ("vanis" and "nanis" may be two firms).
+MIN_TYPO_LENGTH = 6
+# A word in at least this share of account names (and 5 names) is generic ("systems", "motors").
+GENERIC_SHARE = 0.002
 
 
 class Method:
@@ -65,6 +71,8 @@ class ContactRecord:
     email: str | None = None
     # Domains (or websites) of the accounts the contact currently works at.
     account_domains: tuple[str, ...] = field(default_factory=tuple)
+    # Ids of those accounts: the same company even when it has no domain on record.
+    account_ids: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,13 @@ def _star_pairs(groups: dict[str, list[str]]) -> Iterable[tuple[str, str]]:
                 yield first, other
 
 
-def _fuzzy_pairs(names: Sequence[str], blocks: dict[str, list[int]], cutoff: float) -> dict[tuple[int, int], float]:
-    """Scores of name pairs that share a block and reach `cutoff`, each pair scored once."""
+def _similarity(left: str, right: str) -> float:
+    """The better of plain and word-order-free similarity ("Smith John" is "John Smith")."""
+    return max(fuzz.ratio(left, right), fuzz.token_sort_ratio(left, right))
+
+
+def _fuzzy_pairs(names: Sequence[str], blocks: dict[str, list[int]]) -> dict[tuple[int, int], float]:
+    """Similarity of name pairs that share a block and reach BLOCK_CUTOFF, each pair scored once."""
     scores: dict[tuple[int, int], float] = {}
     skipped = 0
     for members in blocks.values():
@@ -112,29 +125,76 @@ def _fuzzy_pairs(names: Sequence[str], blocks: dict[str, list[int]], cutoff: flo
             skipped += 1
             continue
         block_names = [names[i] for i in members]
-        matrix = process.cdist(block_names, block_names, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff, dtype=np.uint8)
+        matrix = np.maximum(
+            process.cdist(block_names, block_names, scorer=fuzz.ratio, score_cutoff=BLOCK_CUTOFF, dtype=np.uint8),
+            process.cdist(block_names, block_names, scorer=fuzz.token_sort_ratio, score_cutoff=BLOCK_CUTOFF, dtype=np.uint8),
+        )
         rows, cols = np.nonzero(np.triu(matrix, k=1))
         for r, c in zip(rows.tolist(), cols.tolist()):
             i, j = members[r], members[c]
             key = (i, j) if i < j else (j, i)
             if key not in scores:
                 # uint8 rounds; score the pair exactly once it is known to be close.
-                scores[key] = fuzz.token_sort_ratio(names[i], names[j])
+                scores[key] = _similarity(names[i], names[j])
     if skipped:
         logger.info("skipped %s name blocks larger than %s records", skipped, MAX_BLOCK)
     return scores
 
 
+def fuzzy_confidence(left: str, right: str, score: float) -> float:
+    """Confidence of two different names: from their similarity, or from counting typos.
+
+    One typo (a letter changed, dropped, added or two swapped) is 0.88 in a name of six or more
+    letters and 0.80 (the bottom of the review queue) in one of five; two typos in a name of twelve or
+    more 0.84; otherwise similarity 88..100 maps to 0.78..0.92.
+    Zero means "not a candidate".
+    """
+    compact_left, compact_right = left.replace(" ", ""), right.replace(" ", "")
+    length = min(len(compact_left), len(compact_right))
+    if length < MIN_FUZZY_LENGTH:
+        return 0.0
+    by_score = 0.78 + 0.14 * (score - RATIO_FLOOR) / (100 - RATIO_FLOOR) if score >= RATIO_FLOOR else 0.0
+    edits = OSA.distance(compact_left, compact_right)
+    if edits == 1:
+        by_edits = 0.88 if length >= MIN_TYPO_LENGTH else 0.8
+    else:
+        by_edits = 0.84 if edits == 2 and length >= 12 else 0.0
+    return max(by_score, by_edits)
+
+
+def _generic_words(names: Sequence[str]) -> frozenset[str]:
+    """Words so common among the names that sharing them says little (like IDF, but a cut-off)."""
+    counts: dict[str, int] = defaultdict(int)
+    for name in names:
+        for word in set(name.split()):
+            counts[word] += 1
+    floor = max(5, GENERIC_SHARE * len(names))
+    return frozenset(word for word, count in counts.items() if count >= floor)
+
+
+def _company_name_confidence(left: str, right: str, score: float, generic: frozenset[str]) -> float:
+    """Compare the distinctive words when the generic ones agree: "Vanis Motors" vs "Nanis Motors"
+    is "vanis" vs "nanis", which a shared "motors" must not make look alike."""
+    left_words, right_words = left.split(), right.split()
+    left_generic = [w for w in left_words if w in generic]
+    right_generic = [w for w in right_words if w in generic]
+    left_core = " ".join(w for w in left_words if w not in generic)
+    right_core = " ".join(w for w in right_words if w not in generic)
+    if left_generic == right_generic and left_core and right_core:
+        return fuzzy_confidence(left_core, right_core, _similarity(left_core, right_core))
+    return fuzzy_confidence(left, right, score)
+
+
 def _name_blocks(names: Sequence[str]) -> dict[str, list[int]]:
-    """Blocking keys of a name: each word of 3+ letters, and the first and last four letters."""
+    """Blocking keys of a name: each word of 3+ letters, the first three, the last three, and the
+    first two with the last two letters; one typo leaves at least one of them intact."""
     blocks: dict[str, list[int]] = defaultdict(list)
     for index, name in enumerate(names):
-        if len(name.replace(" ", "")) < MIN_FUZZY_LENGTH:
-            continue
         compact = name.replace(" ", "")
+        if len(compact) < MIN_FUZZY_LENGTH:
+            continue
         keys = {f"w:{w}" for w in name.split() if len(w) >= 3}
-        keys.add(f"p:{compact[:4]}")
-        keys.add(f"s:{compact[-4:]}")
+        keys.update((f"p:{compact[:3]}", f"s:{compact[-3:]}", f"e:{compact[:2]}{compact[-2:]}"))
         for key in keys:
             blocks[key].append(index)
     return blocks
@@ -160,12 +220,12 @@ def match_accounts(records: Sequence[AccountRecord]) -> list[Candidate]:
         similar = fuzz.token_sort_ratio(names[index_of[a]], names[index_of[b]]) >= 60
         found.append(_pair(a, b, Method.DOMAIN, 0.98 if similar else 0.85))
 
-    for (i, j), score in _fuzzy_pairs(names, _name_blocks(names), ACCOUNT_NAME_CUTOFF).items():
+    generic = _generic_words(names)
+    for (i, j), score in _fuzzy_pairs(names, _name_blocks(names)).items():
         penalty = 0.1 if _domain_conflict(domains[i], domains[j]) else 0.0
-        if score >= 100:
+        if names[i] == names[j]:
             found.append(_pair(records[i].id, records[j].id, Method.NAME_EXACT, 0.96 - penalty))
-        else:
-            confidence = 0.78 + 0.14 * (score - ACCOUNT_NAME_CUTOFF) / (100 - ACCOUNT_NAME_CUTOFF)
+        elif confidence := _company_name_confidence(names[i], names[j], score, generic):
             found.append(_pair(records[i].id, records[j].id, Method.NAME_FUZZY, confidence - penalty))
 
     # Short names that fuzzy matching skips still match when they are exactly equal.
@@ -192,9 +252,12 @@ def _acronym_pairs(records: Sequence[AccountRecord], names: Sequence[str], domai
     for index, name in enumerate(names):
         if " " in name or not 2 <= len(name) <= 6:
             continue
-        for other in long_by_acronym.get(name, ()):
+        expansions = long_by_acronym.get(name, [])
+        # An acronym that fits several companies says too little to ask a person about.
+        base = 0.85 if len(expansions) == 1 else 0.7
+        for other in expansions:
             penalty = 0.1 if _domain_conflict(domains[index], domains[other]) else 0.0
-            found.append(_pair(records[index].id, records[other].id, Method.ACRONYM, 0.85 - penalty))
+            found.append(_pair(records[index].id, records[other].id, Method.ACRONYM, base - penalty))
     return found
 
 
@@ -217,13 +280,14 @@ def match_contacts(records: Sequence[ContactRecord]) -> list[Candidate]:
     for a, b in _star_pairs(by_mailbox):
         found.append(_pair(a, b, Method.EMAIL_MAILBOX, 0.96))
 
-    # Company domains: the current accounts' domains, or the e-mail's own when it is not free mail.
+    # Company keys: the current accounts' domains and ids, and the e-mail's domain unless free mail.
     by_name_domain: dict[str, list[str]] = defaultdict(list)
     fuzzy_blocks: dict[str, list[int]] = defaultdict(list)
     for index, record in enumerate(records):
         if not names[index]:
             continue
         domains = {normalise_domain(d) for d in record.account_domains} | {email_domain(record.email)}
+        domains |= {f"account:{account_id}" for account_id in record.account_ids}
         for domain in domains - {None}:
             by_name_domain[f"{domain}|{names[index]}"].append(record.id)
             for key in _name_blocks([names[index]]):
@@ -237,10 +301,10 @@ def match_contacts(records: Sequence[ContactRecord]) -> list[Candidate]:
     for a, b in _star_pairs(by_name_domain):
         penalty = 0.03 if emails_differ(index_of[a], index_of[b]) else 0.0
         found.append(_pair(a, b, Method.NAME_DOMAIN, 0.92 - penalty))
-    for (i, j), score in _fuzzy_pairs(names, fuzzy_blocks, CONTACT_NAME_CUTOFF).items():
-        if score >= 100:
+    for (i, j), score in _fuzzy_pairs(names, fuzzy_blocks).items():
+        if names[i] == names[j]:
             continue
-        penalty = 0.03 if emails_differ(i, j) else 0.0
-        confidence = 0.78 + 0.12 * (score - CONTACT_NAME_CUTOFF) / (100 - CONTACT_NAME_CUTOFF)
-        found.append(_pair(records[i].id, records[j].id, Method.NAME_FUZZY_DOMAIN, confidence - penalty))
+        if confidence := fuzzy_confidence(names[i], names[j], score):
+            penalty = 0.03 if emails_differ(i, j) else 0.0
+            found.append(_pair(records[i].id, records[j].id, Method.NAME_FUZZY_DOMAIN, confidence - penalty))
     return _keep_best(found)

@@ -46,8 +46,9 @@ MATCH (n:{Label.CONTACT.value})
 WHERE NOT n:{MERGED} AND ($sources IS NULL OR n.source IN $sources)
 OPTIONAL MATCH (n)-[w:{RelType.WORKS_AT.value}]->(a:{Label.ACCOUNT.value})
 WHERE w.until IS NULL
-WITH n, [d IN collect(coalesce(a.domain, a.website)) WHERE d IS NOT NULL] AS account_domains
-RETURN n.id AS id, n.name AS name, n.email AS email, account_domains,
+WITH n, [d IN collect(coalesce(a.domain, a.website)) WHERE d IS NOT NULL] AS account_domains,
+     collect(a.id) AS account_ids
+RETURN n.id AS id, n.name AS name, n.email AS email, account_domains, account_ids,
        n.created_at AS created_at,
        COUNT {{ MATCH (m:{Label.CONTACT.value} {{merged_into: n.id}}) }} AS members
 """
