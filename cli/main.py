@@ -44,6 +44,7 @@ def cli(verbose: bool) -> None:
 
 def _register_commands() -> None:
     from kgcrm.commands_graph import demo, neo4j_group, schema_group, stats
+    from kgcrm.commands_load import load_command
     from kgcrm.commands_identity import identity_group
     from kgcrm.commands_schedule import schedule
     from kgcrm.commands_generate import generate
@@ -52,6 +53,7 @@ def _register_commands() -> None:
     cli.add_command(schema_group)
     cli.add_command(stats)
     cli.add_command(demo)
+    cli.add_command(load_command)
     cli.add_command(identity_group)
     cli.add_command(schedule)
     cli.add_command(generate)

@@ -69,3 +69,19 @@ class DecisionConflict(KgcrmError):
     """An identity decision or record is not in a state that allows the requested change."""
 
     exit_code = 9
+
+
+class MappingError(InvalidInput):
+    """A loader mapping (YAML) is invalid; the message names the mapping file, the path in it and why."""
+
+
+class LoadFailed(KgcrmError):
+    """A load stopped before it finished (a missing file or column, Neo4j unreachable); re-run to complete it."""
+
+    exit_code = 11
+
+
+class RowsRejected(KgcrmError):
+    """A load finished, but some rows failed validation and were written to the rejects file instead."""
+
+    exit_code = 10
