@@ -1,0 +1,109 @@
+"""Cypher for the ML part: columnar exports of nodes and relationships, and the per-record reference.
+
+An export query returns ONE record whose columns are long parallel lists (`collect(...)`): moving a
+graph out of Neo4j is dominated by per-record cost, and the Rust extension decodes long lists fast.
+`collect` skips nulls, which would misalign the parallel lists, so every column is `coalesce`d to a
+sentinel: `$nan` for numbers and times, '' for strings. Times travel as epoch seconds (floats).
+
+Property names enter query text only from the fixed specs in `kgcrm.ml.export` (code, never input);
+labels and relationship types only from the enums in `graph/model.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kgcrm.graph.model import Label, RelType
+
+
+def _time(expr: str) -> str:
+    return f"coalesce(toFloat({expr}.epochSeconds), $nan)"
+
+
+def _number(expr: str) -> str:
+    return f"coalesce(toFloat({expr}), $nan)"
+
+
+def _boolean(expr: str) -> str:
+    return f"CASE {expr} WHEN true THEN 1.0 WHEN false THEN 0.0 ELSE $nan END"
+
+
+def _string(expr: str) -> str:
+    return f"coalesce(toString({expr}), '')"
+
+
+_CONVERT = {"time": _time, "number": _number, "bool": _boolean, "string": _string}
+
+
+def export_nodes(label: Label, columns: Sequence[tuple[str, str]]) -> str:
+    """One record: the label's internal ids, kgcrm ids, created_at and the given (property, kind) columns."""
+    label = Label(label)
+    cols = [
+        "collect(id(n)) AS neo_id",
+        "collect(coalesce(n.id, '')) AS id",
+        f"collect({_time('n.created_at')}) AS created_at",
+    ]
+    cols += [f"collect({_CONVERT[kind](f'n.{prop}')}) AS `{prop}`" for prop, kind in columns]
+    return f"MATCH (n:{label.value})\nRETURN " + ",\n       ".join(cols)
+
+
+def export_relationships(
+    src: Label, rel: RelType, dst: Label, start: str | None = None, end: str | None = None
+) -> str:
+    """One record: two parallel lists of internal ids (source, target) and the validity times."""
+    src, rel, dst = Label(src), RelType(rel), Label(dst)
+    start_col = _time(f"r.{start}") if start else "$nan"
+    end_col = _time(f"r.{end}") if end else "$nan"
+    return (
+        f"MATCH (a:{src.value})-[r:{rel.value}]->(b:{dst.value})\n"
+        f"RETURN collect(id(a)) AS src, collect(id(b)) AS dst,\n"
+        f"       collect({start_col}) AS start, collect({end_col}) AS end"
+    )
+
+
+# The naive reference the benchmark compares with: one small record per node or relationship.
+def naive_nodes(label: Label, columns: Sequence[tuple[str, str]]) -> str:
+    """One record per node: kgcrm id, created_at and the given columns (no coalescing needed)."""
+    label = Label(label)
+    cols = ["n.id AS id", "n.created_at AS created_at"] + [f"n.{prop} AS `{prop}`" for prop, _ in columns]
+    return f"MATCH (n:{label.value})\nRETURN " + ", ".join(cols)
+
+
+def naive_relationships(src: Label, rel: RelType, dst: Label) -> str:
+    """One record per relationship: the two kgcrm ids."""
+    src, rel, dst = Label(src), RelType(rel), Label(dst)
+    return f"MATCH (a:{src.value})-[:{rel.value}]->(b:{dst.value})\nRETURN a.id AS src, b.id AS dst"
+
+
+# Synthetic graph for the export benchmark when no generated world is at hand (UNWIND batches).
+BENCH_CREATE_ACCOUNTS = """
+UNWIND $rows AS row
+CREATE (a:Account {id: row.id, name: row.id, employees: row.employees, annual_revenue: row.revenue,
+                   industry: row.industry, region: row.region, created_at: datetime({epochSeconds: row.created})})
+"""
+
+BENCH_CREATE_CONTACTS = """
+UNWIND $rows AS row
+MATCH (a:Account {id: row.account})
+CREATE (c:Contact {id: row.id, seniority: row.seniority, created_at: datetime({epochSeconds: row.created})})
+CREATE (c)-[:WORKS_AT {since: datetime({epochSeconds: row.created})}]->(a)
+"""
+
+BENCH_CREATE_ACTIVITIES = """
+UNWIND $rows AS row
+MATCH (c:Contact {id: row.contact})
+MATCH (a:Account {id: row.account})
+CREATE (x:Activity {id: row.id, type: row.type, at: datetime({epochSeconds: row.at}),
+                    created_at: datetime({epochSeconds: row.at})})
+CREATE (x)-[:PERFORMED_BY]->(c)
+CREATE (x)-[:ABOUT]->(a)
+"""
+
+BENCH_CREATE_OPPORTUNITIES = """
+UNWIND $rows AS row
+MATCH (a:Account {id: row.account})
+CREATE (o:Opportunity {id: row.id, amount: row.amount, is_closed: row.closed IS NOT NULL, is_won: row.won,
+                       created_at: datetime({epochSeconds: row.created}),
+                       closed_at: CASE WHEN row.closed IS NULL THEN null ELSE datetime({epochSeconds: row.closed}) END})
+CREATE (o)-[:FOR_ACCOUNT]->(a)
+"""

@@ -1,0 +1,169 @@
+"""Point-in-time datasets: snapshots at stacked cutoffs, a time split, and their PyG / tabular forms.
+
+The latest cutoffs are held out (validation, then test). A training cutoff's labels come from
+(T, T + H], so every training cutoff must satisfy T + H <= the first validation cutoff (and the same
+between validation and test): otherwise training would use outcomes from the evaluation period.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch_geometric.data import HeteroData
+
+from kgcrm.graph.driver import Graph
+from kgcrm.graph.errors import InvalidInput
+from kgcrm.graph.model import Label
+from kgcrm.ml.export import GraphExport
+from kgcrm.ml.features import DAY, Snapshot, degree_features, neighbour_aggregates, take_snapshot
+from kgcrm.ml.tasks import Task, TaskRows, task_rows
+
+logger = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Part:
+    """One cutoff of the dataset: the snapshot and the scored rows with their labels."""
+
+    snapshot: Snapshot
+    rows: TaskRows
+
+
+@dataclass
+class PointInTimeDataset:
+    task: Task
+    export: GraphExport
+    parts: dict[str, list[Part]]
+    # Per node label: mean and standard deviation of the GNN inputs over the training snapshots.
+    norm: dict[Label, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def labels(self, split: str) -> np.ndarray:
+        return np.concatenate([p.rows.label for p in self.parts[split]]) if self.parts[split] else np.zeros(0)
+
+    def describe(self) -> str:
+        return "; ".join(
+            f"{split}: {len(self.parts[split])} cutoffs, {len(self.labels(split))} rows, "
+            f"{self.labels(split).mean() if len(self.labels(split)) else 0:.3f} positive"
+            for split in SPLITS
+        )
+
+
+def split_cutoffs(cutoffs: list[float], horizon_days: float, val: int = 1, test: int = 1) -> dict[str, list[float]]:
+    """Later cutoffs for validation and test; refuses splits whose label windows overlap."""
+    ordered = sorted(cutoffs)
+    if len(ordered) < val + test + 1:
+        raise InvalidInput(f"{len(ordered)} cutoffs cannot make train, {val} validation and {test} test cutoffs")
+    split = {
+        "train": ordered[: len(ordered) - val - test],
+        "val": ordered[len(ordered) - val - test : len(ordered) - test],
+        "test": ordered[len(ordered) - test :],
+    }
+    horizon = horizon_days * DAY
+    for earlier, later in (("train", "val"), ("val", "test")):
+        if max(split[earlier]) + horizon > min(split[later]):
+            raise InvalidInput(
+                f"the last {earlier} cutoff plus the {horizon_days:g}-day horizon passes the first {later} "
+                "cutoff: its labels would come from the evaluation period; space the cutoffs further apart"
+            )
+    return split
+
+
+def build_dataset(
+    export: GraphExport, task: Task, cutoffs: list[float], graph: Graph | None = None, val: int = 1, test: int = 1
+) -> PointInTimeDataset:
+    """Snapshots and labels for every cutoff, split by time."""
+    if task.target not in export.nodes or len(export.nodes[task.target]) == 0:
+        raise InvalidInput(f"the graph has no {task.target.value} nodes to score")
+    parts: dict[str, list[Part]] = {}
+    for split, times in split_cutoffs(cutoffs, task.horizon_days, val, test).items():
+        parts[split] = []
+        for cutoff in times:
+            rows = task_rows(task, export, cutoff, graph)
+            if len(rows.index) == 0:
+                logger.warning("cutoff %s has no %s rows; skipped", cutoff, task.target.value)
+                continue
+            parts[split].append(Part(take_snapshot(export, cutoff), rows))
+    dataset = PointInTimeDataset(task, export, parts)
+    for split in SPLITS:
+        labels = dataset.labels(split)
+        if len(np.unique(labels)) < 2:
+            raise InvalidInput(
+                f"the {split} cutoffs have {len(labels)} rows and only one class: "
+                "choose other cutoffs or a longer horizon"
+            )
+    dataset.norm = _fit_norm(dataset)
+    logger.info("dataset %s: %s", task.name, dataset.describe())
+    return dataset
+
+
+def gnn_inputs(snapshot: Snapshot, label: Label) -> np.ndarray:
+    """A node's own features plus its degrees: what the GNN starts from."""
+    return np.concatenate([snapshot.own[label], degree_features(snapshot, label)], axis=1)
+
+
+def graph_labels(dataset: PointInTimeDataset) -> list[Label]:
+    """The node labels the GNN sees: every exported label except Activity (folded into features)."""
+    return [label for label, table in dataset.export.nodes.items() if label != Label.ACTIVITY and len(table)]
+
+
+def _fit_norm(dataset: PointInTimeDataset) -> dict[Label, tuple[np.ndarray, np.ndarray]]:
+    norm = {}
+    for label in graph_labels(dataset):
+        x = np.concatenate([gnn_inputs(p.snapshot, label)[p.snapshot.alive[label]] for p in dataset.parts["train"]])
+        std = x.std(axis=0) if len(x) else np.ones(x.shape[1])
+        norm[label] = (x.mean(axis=0) if len(x) else np.zeros(x.shape[1]), np.where(std > 1e-6, std, 1.0))
+    return norm
+
+
+def edge_type(key: tuple[Label, object, Label], reverse: bool = False) -> tuple[str, str, str]:
+    """PyG's edge type for a relationship; the reverse direction is `rev_<type>`."""
+    src, rel, dst = key
+    name = str(rel).lower()
+    return (dst.value, f"rev_{name}", src.value) if reverse else (src.value, name, dst.value)
+
+
+def to_hetero_data(dataset: PointInTimeDataset, part: Part) -> HeteroData:
+    """The snapshot as a PyG HeteroData with both directions of every relationship.
+
+    The target type carries `seed` (positions of the scored nodes) and `y` (their labels).
+    """
+    snapshot = part.snapshot
+    data = HeteroData()
+    new_index: dict[Label, np.ndarray] = {}
+    for label in graph_labels(dataset):
+        alive = snapshot.alive[label]
+        mean, std = dataset.norm[label]
+        x = (gnn_inputs(snapshot, label)[alive] - mean) / std
+        data[label.value].x = torch.from_numpy(x.astype(np.float32))
+        data[label.value].row = torch.from_numpy(np.flatnonzero(alive))
+        new_index[label] = np.cumsum(alive) - 1
+    for key, (src, dst) in snapshot.edges.items():
+        if key[0] not in new_index or key[2] not in new_index:
+            continue
+        edge_index = torch.from_numpy(np.stack([new_index[key[0]][src], new_index[key[2]][dst]]).astype(np.int64))
+        data[edge_type(key)].edge_index = edge_index
+        data[edge_type(key, reverse=True)].edge_index = edge_index.flip(0)
+    target = dataset.task.target
+    data[target.value].seed = torch.from_numpy(new_index[target][part.rows.index])
+    data[target.value].y = torch.from_numpy(part.rows.label)
+    return data
+
+
+def tabular(dataset: PointInTimeDataset, split: str, neighbours: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Rows of the split as a feature matrix for the flat baselines: own features, optionally one-hop aggregates."""
+    xs, ys, names = [], [], []
+    target = dataset.task.target
+    for part in dataset.parts[split]:
+        x = part.snapshot.own[target]
+        names = list(part.snapshot.own_names[target])
+        if neighbours:
+            hop, hop_names = neighbour_aggregates(part.snapshot, target)
+            x = np.concatenate([x, hop], axis=1)
+            names += hop_names
+        xs.append(x[part.rows.index])
+        ys.append(part.rows.label)
+    return np.concatenate(xs), np.concatenate(ys), names

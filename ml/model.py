@@ -1,0 +1,68 @@
+"""The heterogeneous GNN: a linear encoder per node type, HeteroConv(SAGEConv) layers, a head on the target type."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import HeteroConv, SAGEConv
+
+EdgeType = tuple[str, str, str]
+
+
+class Encoder(nn.Module):
+    """Projects each node type's own features into the shared hidden width."""
+
+    def __init__(self, in_dims: dict[str, int], hidden: int) -> None:
+        super().__init__()
+        self.lins = nn.ModuleDict({node_type: nn.Linear(dim, hidden) for node_type, dim in in_dims.items()})
+
+    def forward(self, x_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {t: torch.relu(self.lins[t](x)) for t, x in x_dict.items() if t in self.lins}
+
+
+class HeteroSage(nn.Module):
+    """Message passing over every relationship type in both directions, with residual connections.
+
+    The residual keeps node types that receive no messages in a snapshot (HeteroConv drops them).
+    """
+
+    def __init__(self, edge_types: list[EdgeType], hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(
+            HeteroConv({et: SAGEConv((hidden, hidden), hidden) for et in edge_types}, aggr="sum")
+            for _ in range(layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
+        self.dropout = dropout
+
+    def forward(self, x_dict: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor]) -> dict[str, Tensor]:
+        for conv, norm in zip(self.convs, self.norms):
+            edges = {et: ei for et, ei in edge_index_dict.items() if et[0] in x_dict and et[2] in x_dict}
+            out = conv(x_dict, edges)
+            x_dict = {
+                t: norm(x + torch.nn.functional.dropout(torch.relu(out[t]), self.dropout, self.training))
+                if t in out else x
+                for t, x in x_dict.items()
+            }
+        return x_dict
+
+
+class IntentGNN(nn.Module):
+    """encoder -> gnn -> head: one logit per node of the target type."""
+
+    def __init__(
+        self, in_dims: dict[str, int], edge_types: list[EdgeType], target: str,
+        hidden: int = 64, layers: int = 2, dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        self.target = target
+        self.encoder = Encoder(in_dims, hidden)
+        self.gnn = HeteroSage(edge_types, hidden, layers, dropout)
+        # The head also sees the target's raw inputs: own features should never be washed out.
+        self.head = nn.Sequential(
+            nn.Linear(hidden + in_dims[target], hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+        )
+
+    def forward(self, x_dict: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor]) -> Tensor:
+        h = self.gnn(self.encoder(x_dict), edge_index_dict)[self.target]
+        return self.head(torch.cat([h, x_dict[self.target]], dim=1)).squeeze(-1)
