@@ -18,7 +18,7 @@ class PlantedSignal:
     `hazard_per_intent * half_life / ln 2` expected openings.
     """
 
-    hazard_per_intent: float = 0.02
+    hazard_per_intent: float = 0.025
     # (a) a buying-committee burst: several contacts of one account engage within ~10 days.
     committee_burst: float = 1.0
     # The control for (a): the same number of engagement activities from a single contact.

@@ -22,11 +22,11 @@ COMMITTEE, SINGLE, CHAMPION, FAMILY = range(4)
 # A mechanism is named as a cause of an opening when it carries at least this share of that day's hazard.
 CAUSE_SHARE = 0.25
 # Engagement bursts per account and year, and how long one lasts.
-COMMITTEE_BURSTS_PER_YEAR = 0.3
+COMMITTEE_BURSTS_PER_YEAR = 0.4
 SINGLE_BURSTS_PER_YEAR = 0.45
 BURST_WINDOW_DAYS = 10
 # Contacts who change company: champions of won deals, and (as a control that carries no intent) anyone.
-CHAMPION_MOVE_PROBABILITY = 0.3
+CHAMPION_MOVE_PROBABILITY = 0.4
 RANDOM_MOVE_SHARE = 0.03
 MIN_ROSTER = 3
 # Day-of-week factor of deal openings and sales activity (Monday first), mean 1.
