@@ -302,21 +302,33 @@ def _port_is_open(host: str, port: int) -> bool:
 
 
 def _wait_for_exit(pid: int, timeout: float) -> bool:
+    """Wait until `pid` has exited; reaps it when this process started it, so no zombie lingers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            # A zombie: exited, waiting for its parent (this process, when it started it) to reap it.
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            return True
+            reaped, _ = os.waitpid(pid, os.WNOHANG)
+            if reaped == pid:
+                return True
+        except ChildProcessError:
+            # Not our child (started by another `kgcrm neo4j start`): watch it instead.
+            if not _is_alive(pid):
+                return True
         time.sleep(0.2)
     return False
+
+
+def _is_alive(pid: int) -> bool:
+    """True while any thread of `pid` runs.
+
+    A JVM's main thread turns zombie before its other threads have exited and before its sockets
+    close, so a zombie leader with live threads still holds the Bolt port: it counts as alive.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" or threads > 1
 
 
 def _tail(path: Path, lines: int = 20) -> str:
