@@ -44,6 +44,7 @@ def cli(verbose: bool) -> None:
 
 def _register_commands() -> None:
     from kgcrm.commands_graph import demo, neo4j_group, schema_group, stats
+    from kgcrm.commands_serve import apikey_group, graphql_schema, serve
     from kgcrm.commands_load import load_command
     from kgcrm.commands_identity import identity_group
     from kgcrm.commands_schedule import schedule
@@ -53,6 +54,9 @@ def _register_commands() -> None:
     cli.add_command(schema_group)
     cli.add_command(stats)
     cli.add_command(demo)
+    cli.add_command(serve)
+    cli.add_command(apikey_group)
+    cli.add_command(graphql_schema)
     cli.add_command(load_command)
     cli.add_command(identity_group)
     cli.add_command(schedule)

@@ -1,1 +1,1 @@
-"""GraphQL over HTTP and WebSocket: scores, graph exploration and actions (filled in by the API issue)."""
+"""GraphQL over HTTP and WebSocket: scores, graph exploration and actions for clients and account managers."""

@@ -61,6 +61,12 @@ class PortInUse(ServerError):
     """The Bolt port the local server should listen on is taken by another process."""
 
 
+class ApiKeyNotFound(KgcrmError):
+    """No API key with the given id exists (or it was already revoked)."""
+
+    exit_code = 2
+
+
 class DecisionNotFound(InvalidInput):
     """No identity decision (SAME_AS) or record with the given id exists."""
 
@@ -85,3 +91,9 @@ class RowsRejected(KgcrmError):
     """A load finished, but some rows failed validation and were written to the rejects file instead."""
 
     exit_code = 10
+
+
+class DatasetError(KgcrmError):
+    """A training dataset cannot be built as asked (no rows, one class only, overlapping label windows)."""
+
+    exit_code = 12

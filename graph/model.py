@@ -22,6 +22,9 @@ class Label(StrEnum):
     SCHEMA_MIGRATION = "SchemaMigration"
     # Identity resolution: a duplicate merged into the node its `merged_into` names (docs/identity.md).
     MERGED = "Merged"
+    # The API: hashed API keys, and the history of score changes that subscriptions and scoreHistory read.
+    API_KEY = "ApiKey"
+    SCORE_CHANGE = "ScoreChange"
 
 
 class RelType(StrEnum):

@@ -58,6 +58,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        3,
+        "API keys, score changes and actions for the GraphQL API",
+        (
+            "CREATE CONSTRAINT api_key_id IF NOT EXISTS FOR (k:ApiKey) REQUIRE k.id IS UNIQUE",
+            "CREATE CONSTRAINT score_change_id IF NOT EXISTS FOR (n:ScoreChange) REQUIRE n.id IS UNIQUE",
+            "CREATE INDEX score_change_at IF NOT EXISTS FOR (n:ScoreChange) ON (n.changed_at)",
+            "CREATE INDEX action_created_at IF NOT EXISTS FOR (n:Action) ON (n.created_at)",
+            "CREATE INDEX action_status IF NOT EXISTS FOR (n:Action) ON (n.status)",
+            "CREATE INDEX model_version_stage IF NOT EXISTS FOR (n:ModelVersion) ON (n.stage)",
+            "CREATE INDEX account_updated_at IF NOT EXISTS FOR (n:Account) ON (n.updated_at)",
+        ),
+    ),
+    Migration(
         4,
         "identity resolution: SAME_AS decisions and merged duplicates",
         (

@@ -1,0 +1,127 @@
+"""Request limits beyond Strawberry's own (depth, aliases, tokens): a query cost limit and a body size limit.
+
+Cost: every field costs 1, and what is selected under a field that takes `first` or `limit` costs
+that many times over (a variable counts as the maximum, 100; an absent argument as the field's
+default). This bounds the rows one request can make the database produce.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import AddValidationRules
+
+VARIABLE_PAGE_SIZE = 100
+# Defaults of list fields' page-size arguments, so a query without `first` is costed as it will run.
+DEFAULT_PAGE_SIZES = {
+    "accounts": 20, "contacts": 50, "opportunities": 50, "actions": 20, "models": 20, "activities": 20,
+    "scoreHistory": 20, "neighborhood": 50, "committee": 50, "lineItems": 50, "subsidiaries": 50,
+    "reports": 50,
+}
+_PAGE_ARGUMENTS = ("first", "limit")
+
+
+def _multiplier(field: FieldNode) -> int:
+    for argument in field.arguments or ():
+        if argument.name.value in _PAGE_ARGUMENTS:
+            if isinstance(argument.value, IntValueNode):
+                return max(1, int(argument.value.value))
+            return VARIABLE_PAGE_SIZE
+    return DEFAULT_PAGE_SIZES.get(field.name.value, 1)
+
+
+def selection_cost(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
+                   seen: frozenset[str] = frozenset()) -> int:
+    """The cost of a selection set (fragment cycles are the validator's business; they cost nothing here)."""
+    if selection_set is None:
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            total += 1 + _multiplier(selection) * selection_cost(selection.selection_set, fragments, seen)
+        elif isinstance(selection, InlineFragmentNode):
+            total += selection_cost(selection.selection_set, fragments, seen)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in fragments and name not in seen:
+                total += selection_cost(fragments[name].selection_set, fragments, seen | {name})
+    return total
+
+
+def cost_rule(max_cost: int) -> type[ValidationRule]:
+    class CostRule(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            context: ValidationContext = self.context
+            fragments = {f.name.value: f for f in context.document.definitions
+                         if isinstance(f, FragmentDefinitionNode)}
+            cost = selection_cost(node.selection_set, fragments)
+            if cost > max_cost:
+                name = node.name.value if node.name else "anonymous operation"
+                self.report_error(GraphQLError(
+                    f"'{name}' costs {cost}, above the limit of {max_cost}: ask for fewer items (first/limit)",
+                    node,
+                ))
+
+    return CostRule
+
+
+class QueryCostLimiter(AddValidationRules):
+    """Rejects operations whose estimated cost is above `max_cost` before anything runs."""
+
+    def __init__(self, max_cost: int) -> None:
+        super().__init__([cost_rule(max_cost)])
+
+
+class BodySizeLimit:
+    """Answers 413 to a request whose body is larger than `max_bytes`, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(send, self.max_bytes)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _too_large(send, self.max_bytes)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, max_bytes: int) -> None:
+    body = f'{{"detail": "request body larger than {max_bytes} bytes"}}'.encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

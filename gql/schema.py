@@ -1,0 +1,69 @@
+"""The GraphQL schema and its extensions (limits, caches, metrics, error masking), built from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from kgcrm.graph.settings import Settings
+from kgcrm.gql.limits import QueryCostLimiter
+from kgcrm.gql.mutations import Mutation
+from kgcrm.gql.observability import OperationMetrics, error_masker
+from kgcrm.gql.queries import Query
+from kgcrm.gql.subscriptions import Subscription
+from kgcrm.gql.types.nodes import NODE_TYPES
+from kgcrm.gql.types.scores import ModelVersion, ScoreChange
+from kgcrm.gql.types.actions import Action
+
+
+def introspection_enabled(settings: Settings) -> bool:
+    return settings.api_introspection and not settings.api_production
+
+
+def graphiql_enabled(settings: Settings) -> bool:
+    return settings.api_graphiql and not settings.api_production
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema with every limit from `settings`; the SDL does not depend on them."""
+    # Factories, so each request gets fresh extension instances (the caches themselves are shared).
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        OperationMetrics,
+        # Parsing and validating the same query text again is most of Strawberry's own cost.
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.api_max_aliases),
+        lambda: QueryCostLimiter(max_cost=settings.api_max_cost),
+        error_masker,
+    ]
+    if not introspection_enabled(settings):
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[*NODE_TYPES.values(), ModelVersion, ScoreChange, Action],
+        extensions=extensions,
+        config=StrawberryConfig(),
+    )
+
+
+def schema_sdl() -> str:
+    """The schema's SDL, as exported to gql/schema.graphql."""
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription,
+        types=[*NODE_TYPES.values(), ModelVersion, ScoreChange, Action],
+    ).as_str() + "\n"

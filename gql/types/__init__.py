@@ -1,0 +1,1 @@
+"""The GraphQL types of the API, one module per topic."""
