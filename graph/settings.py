@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     api_poll_seconds: float = Field(1.0, gt=0, validation_alias="KGCRM_API_POLL_SECONDS")
     # A verified API key is trusted for this long before it is looked up again (revocation delay).
     api_key_cache_seconds: float = Field(5.0, ge=0, validation_alias="KGCRM_API_KEY_CACHE_SECONDS")
+    # ML: CPU threads for torch and LightGBM, and the snapshot size above which the GNN trains in
+    # sampled mini-batches instead of one full-batch pass.
+    ml_threads: int = Field(2, ge=1, le=256, validation_alias="KGCRM_ML_THREADS")
+    ml_full_batch_max_nodes: int = Field(2_000_000, ge=1, validation_alias="KGCRM_ML_FULL_BATCH_MAX_NODES")
 
     @field_validator("neo4j_uri")
     @classmethod

@@ -82,7 +82,8 @@ def _dataset(graph: Graph):
     return build_dataset(export_graph(graph), task, monthly_cutoffs(FIRST_CUTOFF, N_CUTOFFS, 30))
 
 
-FAST_GNN = GnnConfig(hidden=32, epochs=40, patience=10, seed=3)
+# One thread: on a busy shared machine two OpenMP threads are many times slower than one.
+FAST_GNN = GnnConfig(hidden=32, epochs=40, patience=10, seed=3, threads=1)
 
 
 @pytest.mark.parametrize(("signal_days", "learnable"), [(-2.0, True), (2.0, False)])
@@ -91,7 +92,7 @@ def test_signal_is_learnt_only_when_it_is_before_the_cutoff(graph: Graph, signal
     dataset = _dataset(graph)
     assert [len(dataset.parts[s]) for s in ("train", "val", "test")] == [4, 1, 1]
 
-    flat = train_lightgbm(dataset, neighbours=True, seed=0)
+    flat = train_lightgbm(dataset, neighbours=True, seed=0, threads=1)
     gnn = train_gnn(dataset, FAST_GNN)
     for scores in (flat, gnn):
         val_auc = auroc(scores.val_y, scores.val_logits)
@@ -106,10 +107,10 @@ def test_signal_is_learnt_only_when_it_is_before_the_cutoff(graph: Graph, signal
 def test_same_seed_gives_the_same_metrics(graph: Graph) -> None:
     build_planted_world(graph, -2.0, accounts=120)
     dataset = _dataset(graph)
-    config = GnnConfig(hidden=16, epochs=5, patience=5, seed=11)
+    config = GnnConfig(hidden=16, epochs=5, patience=5, seed=11, threads=1)
     first, second = train_gnn(dataset, config), train_gnn(dataset, config)
     np.testing.assert_allclose(first.test_logits, second.test_logits, rtol=0, atol=1e-5)
-    other = train_gnn(dataset, GnnConfig(hidden=16, epochs=5, patience=5, seed=12))
+    other = train_gnn(dataset, GnnConfig(hidden=16, epochs=5, patience=5, seed=12, threads=1))
     assert not np.allclose(first.test_logits, other.test_logits, atol=1e-5)
 
 
@@ -117,13 +118,13 @@ def test_mini_batches_learn_the_same_signal(graph: Graph) -> None:
     build_planted_world(graph, -2.0, accounts=160)
     dataset = _dataset(graph)
     # A threshold of 1 node sends every snapshot through the neighbour sampler.
-    scores = train_gnn(dataset, GnnConfig(hidden=32, epochs=30, seed=3, full_batch_max_nodes=1, batch_size=64, fanouts=(5, 5)))
+    scores = train_gnn(dataset, GnnConfig(hidden=32, epochs=30, seed=3, full_batch_max_nodes=1, batch_size=64, fanouts=(5, 5), threads=1))
     assert auroc(scores.test_y, scores.test_logits) > 0.8
 
 
 def test_comparison_table_has_every_model_with_intervals(graph: Graph) -> None:
     build_planted_world(graph, -2.0, accounts=160)
-    rows = compare(_dataset(graph), GnnConfig(hidden=16, epochs=20, seed=1), calibration="isotonic", resamples=50)
+    rows = compare(_dataset(graph), GnnConfig(hidden=16, epochs=20, seed=1, threads=1), calibration="isotonic", resamples=50)
     assert [r.model for r in rows] == ["LightGBM own", "LightGBM own+1hop", "GNN (HeteroConv SAGE)"]
     for r in rows:
         assert r.auroc.low <= r.auroc.value <= r.auroc.high
