@@ -30,9 +30,16 @@ def refs(id_column: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.where(index >= 0, id_column[np.clip(index, 0, None)], "")
 
 
+def _format_distinct(keys: np.ndarray, format_keys) -> np.ndarray:
+    """Format each distinct key once: columns of dates and rounded numbers repeat a few values millions of times."""
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    return format_keys(distinct)[inverse.reshape(-1)]
+
+
 def dates(start: dt.date, days: np.ndarray) -> np.ndarray:
     """`YYYY-MM-DD` for day offsets from `start`."""
-    return np.datetime_as_string(np.datetime64(start, "D") + days.astype("timedelta64[D]"), unit="D")
+    first = np.datetime64(start, "D")
+    return _format_distinct(days.astype(np.int64), lambda d: np.datetime_as_string(first + d.astype("timedelta64[D]"), unit="D"))
 
 
 def optional_dates(start: dt.date, days: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -54,8 +61,10 @@ def money(values: np.ndarray) -> list[str]:
     return [f"{value:.2f}" for value in values.tolist()]
 
 
-def decimals(values: np.ndarray, places: int = 4) -> list[str]:
-    return [f"{value:.{places}f}" for value in values.tolist()]
+def decimals(values: np.ndarray, places: int = 4) -> np.ndarray:
+    scale = 10**places
+    steps = np.round(np.asarray(values, dtype=np.float64) * scale).astype(np.int64)
+    return _format_distinct(steps, lambda d: np.array([f"{step / scale:.{places}f}" for step in d.tolist()]))
 
 
 def _strings(column: Sequence | np.ndarray) -> list[str]:

@@ -81,6 +81,7 @@ class _Node:
     id: str
     created_at: Any
     members: int
+    degree: int
 
 
 def decision_id(a: str, b: str) -> str:
@@ -105,14 +106,15 @@ def _read_records(graph: Graph, label: Label, sources: Sequence[str] | None) -> 
     else:
         rows = graph.read(q.contact_records(), params)
         records = [ContactRecord(r["id"], r["name"], r["email"], tuple(r["account_domains"]), tuple(r["account_ids"])) for r in rows]
-    nodes = {r["id"]: _Node(r["id"], r["created_at"], r["members"]) for r in rows}
+    nodes = {r["id"]: _Node(r["id"], r["created_at"], r["members"], r["degree"]) for r in rows}
     return records, nodes
 
 
 def _canonical_order(node: _Node) -> tuple:
-    """Prefer a node that already absorbed others, then the oldest record, then the smallest id."""
+    """Prefer a node that already absorbed others, then the oldest record, then the one with more
+    relationships (fewer to move), then the smallest id."""
     created = node.created_at.to_native().timestamp() if hasattr(node.created_at, "to_native") else float("inf")
-    return (-node.members, created, node.id)
+    return (-node.members, created, -node.degree, node.id)
 
 
 class _Clusters:

@@ -1,9 +1,8 @@
 """Cypher of identity resolution: records to compare, SAME_AS decisions, reversible merges.
 
 A merge keeps the duplicate node (labelled Merged, `merged_into` the canonical id) and moves each of
-its relationships to the canonical node, tagging the moved copy with `identity_moved_from` (the
-duplicate's id) and `identity_moved_end` (start, end or both), so an unmerge can rebuild each one
-exactly. Relationship types are copied from the relationships themselves (`$(type(r))`), never from
+its relationships to the canonical node, tagging each moved end with the duplicate's id
+(`identity_moved_start`, `identity_moved_end`), so an unmerge can rebuild each one exactly. Relationship types are copied from the relationships themselves (`$(type(r))`), never from
 input. Builders take the label from `IDENTITY_LABELS` only.
 """
 
@@ -35,7 +34,8 @@ MATCH (n:{Label.ACCOUNT.value})
 WHERE NOT n:{MERGED} AND ($sources IS NULL OR n.source IN $sources)
 RETURN n.id AS id, n.name AS name, n.domain AS domain, n.website AS website,
        n.created_at AS created_at,
-       COUNT {{ MATCH (m:{Label.ACCOUNT.value} {{merged_into: n.id}}) }} AS members
+       COUNT {{ MATCH (m:{Label.ACCOUNT.value} {{merged_into: n.id}}) }} AS members,
+       COUNT {{ MATCH (n)-[r]-() WHERE type(r) <> '{SAME_AS}' }} AS degree
 """
 
 
@@ -50,7 +50,8 @@ WITH n, [d IN collect(coalesce(a.domain, a.website)) WHERE d IS NOT NULL] AS acc
      collect(a.id) AS account_ids
 RETURN n.id AS id, n.name AS name, n.email AS email, account_domains, account_ids,
        n.created_at AS created_at,
-       COUNT {{ MATCH (m:{Label.CONTACT.value} {{merged_into: n.id}}) }} AS members
+       COUNT {{ MATCH (m:{Label.CONTACT.value} {{merged_into: n.id}}) }} AS members,
+       COUNT {{ MATCH (n)-[r]-() WHERE type(r) <> '{SAME_AS}' }} AS degree
 """
 
 
@@ -82,8 +83,9 @@ RETURN count(r) AS created
 def merge_nodes(label: Label) -> str:
     """Merge each duplicate into its canonical node, moving and tagging its relationships.
 
-    Nodes already merged into the duplicate follow it to the new canonical; a relationship that was
-    moved before keeps its first tag, so unmerging that first duplicate still finds it.
+    Each moved end is tagged with the node it left (`identity_moved_start`, `identity_moved_end`); a
+    tag already there is kept, so an end moved twice (a duplicate of a duplicate) still names its
+    first owner. Nodes already merged into the duplicate follow it to the new canonical.
     """
     name = _label(label)
     return f"""
@@ -94,20 +96,18 @@ WHERE NOT d:{MERGED} AND NOT c:{MERGED} AND d <> c
 CALL (d, c) {{
   MATCH (d)-[r]->(x)
   WHERE type(r) <> '{SAME_AS}'
-  WITH d, c, r, x, CASE WHEN x = d THEN c ELSE x END AS target, CASE WHEN x = d THEN 'both' ELSE 'start' END AS side
+  WITH d, c, r, x = d AS loop, CASE WHEN x = d THEN c ELSE x END AS target
   CREATE (c)-[moved:$(type(r))]->(target)
   SET moved = properties(r),
-      moved.identity_moved_from = coalesce(r.identity_moved_from, d.id),
-      moved.identity_moved_end = coalesce(r.identity_moved_end, side)
+      moved.identity_moved_start = coalesce(r.identity_moved_start, d.id),
+      moved.identity_moved_end = CASE WHEN loop THEN coalesce(r.identity_moved_end, d.id) ELSE r.identity_moved_end END
   DELETE r
 }}
 CALL (d, c) {{
   MATCH (x)-[r]->(d)
   WHERE type(r) <> '{SAME_AS}' AND x <> d
   CREATE (x)-[moved:$(type(r))]->(c)
-  SET moved = properties(r),
-      moved.identity_moved_from = coalesce(r.identity_moved_from, d.id),
-      moved.identity_moved_end = coalesce(r.identity_moved_end, 'end')
+  SET moved = properties(r), moved.identity_moved_end = coalesce(r.identity_moved_end, d.id)
   DELETE r
 }}
 CALL (d, c) {{
@@ -120,21 +120,23 @@ RETURN count(d) AS merged
 
 
 def unmerge_node(label: Label) -> str:
-    """Move a duplicate's tagged relationships back from its canonical node and make it active again."""
+    """Give a duplicate back the relationship ends tagged with its id and make it active again."""
     name = _label(label)
     return f"""
 MATCH (d:{name}:{MERGED} {{id: $id}})
 MATCH (c:{name} {{id: d.merged_into}})
 CALL (d, c) {{
   MATCH (c)-[r]-()
-  WHERE r.identity_moved_from = d.id
+  WHERE r.identity_moved_start = d.id OR r.identity_moved_end = d.id
   WITH DISTINCT d, r
-  WITH d, r, startNode(r) AS s, endNode(r) AS e, r.identity_moved_end AS side
-  WITH d, r, CASE WHEN side IN ['start', 'both'] THEN d ELSE s END AS new_start,
-       CASE WHEN side IN ['end', 'both'] THEN d ELSE e END AS new_end
+  WITH d, r, r.identity_moved_start = d.id AS own_start, r.identity_moved_end = d.id AS own_end
+  WITH d, r, own_start, own_end,
+       CASE WHEN own_start THEN d ELSE startNode(r) END AS new_start,
+       CASE WHEN own_end THEN d ELSE endNode(r) END AS new_end
   CREATE (new_start)-[back:$(type(r))]->(new_end)
-  SET back = properties(r)
-  REMOVE back.identity_moved_from, back.identity_moved_end
+  SET back = properties(r),
+      back.identity_moved_start = CASE WHEN own_start THEN null ELSE r.identity_moved_start END,
+      back.identity_moved_end = CASE WHEN own_end THEN null ELSE r.identity_moved_end END
   DELETE r
   RETURN count(back) AS restored
 }}
