@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kgcrm.graph.driver import Graph
 from kgcrm.loaders.generate import EXPORT_FILES, GROUND_TRUTH_DIR, WorldParams, generate_world
 from kgcrm.loaders.generate_export import PREFIXES
 from kgcrm.main import cli
@@ -282,3 +283,36 @@ def test_an_outdir_that_is_a_file_is_rejected(tmp_path: Path) -> None:
     target.write_text("x")
     result = CliRunner().invoke(cli, ["generate", "--accounts", "20", "--quiet", str(target)])
     assert result.exit_code == 2
+
+
+def test_a_generated_world_loads_through_the_salesforce_format_with_no_rejects(graph: Graph, neo4j_server, tmp_path: Path) -> None:
+    world_dir = tmp_path / "world"
+    generate_world(WorldParams(accounts=60, seed=9), world_dir, quiet=True)
+    kgcrm = str(Path(sys.executable).parent / "kgcrm")
+    rejects = tmp_path / "rejects.csv"
+    out = subprocess.run(
+        [kgcrm, "load", str(world_dir), "--format", "salesforce", "--quiet", "--rejects", str(rejects)],
+        capture_output=True, text=True, env=neo4j_server.env, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert not rejects.exists() or len(rejects.read_text().splitlines()) <= 1
+
+    def count(query: str) -> int:
+        return graph.read(query)[0]["c"]
+
+    rows = {name: _rows(world_dir, name) for name in EXPORT_FILES}
+    for label, files in (("Account", ["Account.csv"]), ("Contact", ["Contact.csv"]), ("User", ["User.csv"]),
+                         ("Opportunity", ["Opportunity.csv"]), ("Product", ["Product2.csv"]),
+                         ("Campaign", ["Campaign.csv"]), ("Activity", ["Task.csv", "Event.csv"])):
+        expected = sum(len(rows[name]) for name in files)
+        assert count(f"MATCH (n:{label}) RETURN count(n) AS c") == expected, label
+    assert count("MATCH ()-[r:ROLE_IN]->() RETURN count(r) AS c") == len(rows["OpportunityContactRole.csv"])
+    assert count("MATCH ()-[r:INCLUDES]->() RETURN count(r) AS c") == len(rows["OpportunityLineItem.csv"])
+    assert count("MATCH ()-[r:MEMBER_OF]->() RETURN count(r) AS c") == len(rows["CampaignMember.csv"])
+    assert count("MATCH ()-[r:SUBSIDIARY_OF]->() RETURN count(r) AS c") == sum(1 for r in rows["Account.csv"] if r["ParentId"])
+    assert count("MATCH (:Activity)-[r:ABOUT]->() RETURN count(r) AS c") == len(rows["Task.csv"]) + len(rows["Event.csv"])
+    moved = sum(1 for r in rows["AccountContactRelation.csv"] if r["EndDate"])
+    assert moved > 0
+    assert count("MATCH (:Contact)-[w:WORKS_AT]->(:Account) WHERE w.until IS NOT NULL RETURN count(w) AS c") == moved
+    # The ground truth stays out of the graph.
+    assert count("MATCH (n) WHERE n.intent IS NOT NULL OR n.cause IS NOT NULL OR n.mechanism IS NOT NULL RETURN count(n) AS c") == 0
