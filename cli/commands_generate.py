@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from kgcrm.loaders.generate import GROUND_TRUTH_DIR, WorldParams, generate_world
+from kgcrm.loaders.generate_report import format_signal_report, measure_signal
 
 
 @click.command("generate")
@@ -16,9 +17,11 @@ from kgcrm.loaders.generate import GROUND_TRUTH_DIR, WorldParams, generate_world
 @click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), default="2024-01-01", show_default=True, help="First day of the simulated period.")
 @click.option("--months", type=int, default=18, show_default=True, help="Length of the simulated period.")
 @click.option("--half-life-days", type=float, default=21.0, show_default=True, help="Half-life of latent account intent.")
+@click.option("--report", is_flag=True, help="Then measure the planted signal from the files written and print it (docs/generator.md).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-def generate(n_accounts: int, seed: int, start: dt.datetime, months: int, half_life_days: float, quiet: bool, outdir: Path) -> None:
+def generate(n_accounts: int, seed: int, start: dt.datetime, months: int, half_life_days: float, report: bool,
+             quiet: bool, outdir: Path) -> None:
     """Write a synthetic Salesforce export to OUTDIR and its ground truth to OUTDIR/ground_truth.
 
     Load it with `kgcrm load OUTDIR --format salesforce`; the loader never reads ground_truth/.
@@ -30,3 +33,5 @@ def generate(n_accounts: int, seed: int, start: dt.datetime, months: int, half_l
         f"({n_accounts:,} accounts, seed {seed}) to {outdir} in {world.seconds:.1f} s; "
         f"ground truth in {outdir / GROUND_TRUTH_DIR}"
     )
+    if report:
+        click.echo(format_signal_report(measure_signal(outdir)))

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from kgcrm.graph.driver import Graph
 from kgcrm.loaders.generate import EXPORT_FILES, GROUND_TRUTH_DIR, WorldParams, generate_world
 from kgcrm.loaders.generate_export import PREFIXES
+from kgcrm.loaders.generate_report import measure_signal
 from kgcrm.main import cli
 
 START = dt.date(2024, 1, 1)
@@ -253,10 +254,26 @@ def test_accounts_where_a_planted_mechanism_fired_open_deals_far_more_often(big_
     assert rate["non_champion_arrival"] < 1.6 * background
 
 
+def test_the_signal_report_shows_each_mechanism_beating_its_control_and_fading(big_world: World) -> None:
+    report = measure_signal(big_world.folder)
+    lift = {m.mechanism: m.lifts for m in report.mechanisms}
+    assert min(m.events for m in report.mechanisms) >= 100
+    assert lift["committee_engagement"][0] > 2 * lift["single_contact_engagement"][0]
+    assert lift["champion_arrival"][0] > 2 * lift["non_champion_arrival"][0]
+    assert lift["family_purchase"][0] > 1.5
+    assert 0.5 < lift["non_champion_arrival"][0] < 1.6
+    # Intent decays with the half-life: the first month after a burst is the strongest.
+    assert lift["committee_engagement"][0] > 1.5 * lift["committee_engagement"][2]
+    # Signal in the account's own row: bigger companies open more deals.
+    assert report.by_size[-1][2] > 1.2 * report.by_size[0][2]
+    assert sum(report.causes.values()) == report.openings and report.causes["committee_engagement"] > 0
+
+
 def test_the_cli_writes_a_world_and_reports_its_size(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["generate", "--accounts", "50", "--seed", "2", "--quiet", str(tmp_path / "out")])
+    result = CliRunner().invoke(cli, ["generate", "--accounts", "50", "--seed", "2", "--quiet", "--report", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "nodes" in result.output and "ground_truth" in result.output
+    assert "| committee_engagement |" in result.output and "largest quarter" in result.output
     assert (tmp_path / "out" / "Account.csv").read_text().count("\n") == 51
 
 
