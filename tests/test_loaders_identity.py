@@ -326,3 +326,27 @@ def test_cli_resolve_review_accept_reject_unmerge(graph: Graph, neo4j_server, tm
     assert bad.returncode == 2 and "thresholds must satisfy" in bad.stderr
     bad_env = run_cli("identity", "resolve", env={**env, "KGCRM_IDENTITY_AUTO_THRESHOLD": "2"}, cwd=tmp_path)
     assert bad_env.returncode == 2 and "invalid identity settings" in bad_env.stderr
+
+
+def test_precision_and_recall_on_injected_duplicates_stay_above_their_floors(graph: Graph) -> None:
+    from kgcrm.loaders.identity_eval import EVAL_SOURCES, EvalConfig, evaluate
+
+    graph.write("CREATE (:Account {id: 'crm:keep', source: 'crm', name: 'Zentora Labs', domain: 'zentora.com'})")
+    result = evaluate(graph, EvalConfig(seed=7, accounts=300, contacts_per_account=2), DEFAULT)
+
+    scores = {s.label: s for s in result.scores}
+    assert set(scores) == {"Account", "Contact"}
+    for label, s in scores.items():
+        assert s.true_pairs > 80, label
+        # Automatic merges must be right; the review queue must catch most of the rest.
+        assert s.merged_precision >= 0.98, (label, s)
+        assert s.merged_recall >= 0.4, (label, s)
+        assert s.queued_precision >= 0.9, (label, s)
+        assert s.queued_recall >= 0.8, (label, s)
+    # Every injected kind (typos, case, aliases, a second source) is found at least sometimes.
+    assert all(recall > 0.5 for recall, _ in scores["Account"].recall_by_kind.values())
+    assert all(recall > 0.5 for recall, _ in scores["Contact"].recall_by_kind.values())
+    # The evaluation cleans up after itself and leaves other sources alone.
+    left = graph.read("MATCH (n) WHERE n.source IN $s RETURN count(n) AS c", {"s": list(EVAL_SOURCES)})[0]["c"]
+    assert left == 0
+    assert graph.read("MATCH (a:Account {id: 'crm:keep'}) WHERE NOT (a)-[:SAME_AS]-() RETURN count(a) AS c")[0]["c"] == 1
