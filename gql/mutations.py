@@ -6,6 +6,7 @@ failures come back as typed results (NotFound, NotAllowed, InvalidInput, ...) th
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -86,10 +87,9 @@ def _input_values(data: Any) -> dict[str, Any]:
 def _upsert_outcome(row: dict[str, Any], *, label: Label, raw_id: str, ref_field: str, ref_what: str) -> Any:
     if not row["may_write"]:
         return not_allowed("input.id", f"you may not change this {label.value.lower()}")
-    if not row["found"]:
+    # A reference outside the caller's book reads exactly like one that does not exist.
+    if not row["found"] or not row["may_assign"]:
         return not_found(f"input.{ref_field}", raw_id, ref_what)
-    if not row["may_assign"]:
-        return not_allowed(f"input.{ref_field}", f"that {ref_what.lower()} is not in your book")
     return None
 
 
@@ -239,10 +239,17 @@ class Mutation:
     async def rescore(self, info: Info, ids: list[strawberry.ID]) -> RescoreResult:
         if not 1 <= len(ids) <= MAX_RESCORE:
             return invalid("ids", f"give 1 to {MAX_RESCORE} ids")
+        targets = []
         for raw in ids:
             decoded = decode_global_id(raw)
             if decoded is None or decoded[0] not in {x.value for x in SCORED_LABELS}:
                 return not_found("ids", raw, "account, contact or opportunity")
+            targets.append((raw, Label(decoded[0]), decoded[1]))
+        # Scoped in Cypher like every read (one batched query per label): an id outside the book is not found.
+        rows = await asyncio.gather(*(info.context.loaders.node(label).load(key) for _, label, key in targets))
+        for (raw, label, _), row in zip(targets, rows, strict=True):
+            if row is None:
+                return not_found("ids", raw, label.value)
         return ScoringUnavailable(message="scoring is not available yet: no scoring entry point is installed",
                                   field="ids")
 

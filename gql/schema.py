@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -15,6 +17,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from kgcrm.graph.settings import Settings
 from kgcrm.gql.limits import QueryCostLimiter
@@ -25,6 +28,17 @@ from kgcrm.gql.subscriptions import Subscription
 from kgcrm.gql.types.nodes import NODE_TYPES
 from kgcrm.gql.types.scores import ModelVersion, ScoreChange
 from kgcrm.gql.types.actions import Action
+
+logger = logging.getLogger(__name__)
+
+
+class KgcrmSchema(strawberry.Schema):
+    """Strawberry's schema without its default error logging: a client's mistake is not a server error,
+    and unexpected errors are logged once, with their stack trace, by the error masker."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        for error in errors:
+            logger.debug("GraphQL error at %s: %s", error.path, error.message)
 
 
 def introspection_enabled(settings: Settings) -> bool:
@@ -51,7 +65,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not introspection_enabled(settings):
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return KgcrmSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -37,12 +37,18 @@ USERS = [
     {"id": "u-carol", "name": "Carol Rep", "role": "rep", "manager": "u-other"},
 ]
 ACCOUNTS = [
-    {"id": "a1", "name": "Acme Corp", "industry": "Tech", "region": "EMEA", "score": 0.9, "owner": "u-alice"},
-    {"id": "a2", "name": "Apex Ltd", "industry": "Retail", "region": "NA", "score": 0.4, "owner": "u-alice"},
-    {"id": "a3", "name": "Aardvark Labs", "industry": "Tech", "region": "NA", "score": None, "owner": "u-alice"},
-    {"id": "b1", "name": "Bolt Inc", "industry": "Tech", "region": "NA", "score": 0.7, "owner": "u-bob"},
-    {"id": "m1", "name": "Mango SA", "industry": "Finance", "region": "EMEA", "score": 0.2, "owner": "u-mgr"},
-    {"id": "c1", "name": "Cobalt GmbH", "industry": "Tech", "region": "EMEA", "score": 0.8, "owner": "u-carol"},
+    {"id": "a1", "name": "Acme Corp", "industry": "Tech", "region": "EMEA", "score": 0.9, "owner": "u-alice",
+     "updated": "2026-01-05"},
+    {"id": "a2", "name": "Apex Ltd", "industry": "Retail", "region": "NA", "score": 0.4, "owner": "u-alice",
+     "updated": "2026-01-01"},
+    {"id": "a3", "name": "Aardvark Labs", "industry": "Tech", "region": "NA", "score": None, "owner": "u-alice",
+     "updated": "2026-01-03"},
+    {"id": "b1", "name": "Bolt Inc", "industry": "Tech", "region": "NA", "score": 0.7, "owner": "u-bob",
+     "updated": "2026-01-04"},
+    {"id": "m1", "name": "Mango SA", "industry": "Finance", "region": "EMEA", "score": 0.2, "owner": "u-mgr",
+     "updated": "2026-01-02"},
+    {"id": "c1", "name": "Cobalt GmbH", "industry": "Tech", "region": "EMEA", "score": 0.8, "owner": "u-carol",
+     "updated": "2026-01-06"},
 ]
 VISIBLE = {
     "admin": {"a1", "a2", "a3", "b1", "m1", "c1"},
@@ -70,7 +76,7 @@ CREATE (acc:Account {id: a.id, name: a.name, industry: a.industry, region: a.reg
                      intent_drivers: CASE WHEN a.score IS NULL THEN null
                        ELSE '[{"feature": "recent_meetings", "contribution": 0.3, "detail": "3 meetings"}]' END,
                      source: 'test', source_id: a.id, created_at: datetime('2025-01-01T00:00:00Z'),
-                     updated_at: datetime('2026-01-0' + toString(1 + size(a.id) % 5) + 'T00:00:00Z')})
+                     updated_at: datetime(a.updated + 'T00:00:00Z')})
 CREATE (owner)-[:OWNS]->(acc)
 WITH acc, a
 UNWIND [1, 2] AS i

@@ -61,6 +61,9 @@ class Scored:
     row: strawberry.Private[dict[str, Any]]
     label: ClassVar[Label]
 
+    def _subject(self) -> dict[str, str]:
+        return {"subject_key": self.key, "subject_label": self.label.value}  # type: ignore[attr-defined]
+
     @strawberry.field(description="The production model's latest score; null until scored.")
     def score(self) -> Score | None:
         return score_from(self.row)
@@ -68,14 +71,14 @@ class Scored:
     @strawberry.field(description="Score changes, newest first.")
     async def score_history(self, info: Info, first: int = 20) -> list[ScoreChange]:
         rows = await _related(info, f"{self.label.value.lower()}_score_changes", self.key, first)
-        return [ScoreChange.from_row(r) for r in rows]
+        return [ScoreChange.from_row({**r, **self._subject()}) for r in rows]
 
     @strawberry.field(description="Actions about this node, newest first.")
     async def actions(self, info: Info, status: str | None = None, first: int = 20) -> list[Action]:
         if status is not None and status not in ACTION_STATUSES:
             raise InvalidArgument(f"status: must be one of {', '.join(ACTION_STATUSES)}")
         rows = await _related(info, f"{self.label.value.lower()}_actions", self.key, first)
-        return [Action.from_row(r) for r in rows if status is None or r.get("status") == status]
+        return [Action.from_row({**r, **self._subject()}) for r in rows if status is None or r.get("status") == status]
 
     @strawberry.field(description="Activities about this node, newest first.")
     async def activities(self, info: Info, first: int = 20) -> list[Activity]:

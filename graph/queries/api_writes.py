@@ -103,16 +103,19 @@ OPTIONAL MATCH (opportunity:{Label.OPPORTUNITY} {{id: $opportunity_id}})
 OPTIONAL MATCH (contact:{Label.CONTACT} {{id: $contact_id}})
 OPTIONAL MATCH (performer:{Label.USER} {{id: $performer_id}})
 WITH existing, account, opportunity, contact, performer,
+     $role IN ['{ADMIN}', '{INGEST}'] AS unscoped
+WITH existing, account, opportunity, contact, performer,
      CASE
-       WHEN $account_id IS NOT NULL AND account IS NULL THEN 'accountId'
-       WHEN $opportunity_id IS NOT NULL AND opportunity IS NULL THEN 'opportunityId'
-       WHEN $contact_id IS NOT NULL AND contact IS NULL THEN 'contactId'
+       WHEN $account_id IS NOT NULL AND (account IS NULL OR NOT (unscoped OR {account_visible("account")}))
+         THEN 'accountId'
+       WHEN $opportunity_id IS NOT NULL
+            AND (opportunity IS NULL OR NOT (unscoped OR {opportunity_visible("opportunity")}))
+         THEN 'opportunityId'
+       WHEN $contact_id IS NOT NULL AND (contact IS NULL OR NOT (unscoped OR {contact_visible("contact")}))
+         THEN 'contactId'
        WHEN $performer_id IS NOT NULL AND performer IS NULL THEN 'performedByUserId'
      END AS missing,
-     $role IN ['{ADMIN}', '{INGEST}'] OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}']
-       AND (account IS NULL OR {account_visible("account")})
-       AND (opportunity IS NULL OR {opportunity_visible("opportunity")})
-       AND (contact IS NULL OR {contact_visible("contact")})
+     unscoped OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}']
        AND (existing IS NULL OR {hanging_visible("existing")})) AS may_write
 OPTIONAL CALL (account, opportunity, contact, performer, missing, may_write) {{
   WITH * WHERE missing IS NULL AND may_write
