@@ -88,27 +88,10 @@ def stats(ctx: click.Context) -> None:
     """Print the number of nodes per label and of relationships."""
     with Graph(settings_from(ctx)) as graph:
         graph.verify()
-        _print_counts(count_entities(graph))
+        print_counts(count_entities(graph))
 
 
-@click.command("demo")
-@click.pass_context
-def demo(ctx: click.Context) -> None:
-    """The main job end to end: start Neo4j, apply the schema, print the graph's counts."""
-    settings = settings_from(ctx)
-    server = LocalNeo4j(settings)
-    if server.start():
-        click.echo(f"started Neo4j at {settings.neo4j_uri}")
-    else:
-        click.echo(f"Neo4j already running at {settings.neo4j_uri}")
-    with Graph(settings) as graph:
-        click.echo(f"connected to {graph.verify()} at {settings.neo4j_uri}, database {settings.neo4j_database!r}")
-        apply_migrations(graph)
-        click.echo(f"schema version {get_schema_status(graph).current}")
-        _print_counts(count_entities(graph))
-
-
-def _print_counts(counts: dict[str, int]) -> None:
+def print_counts(counts: dict[str, int]) -> None:
     width = max(len(name) for name in counts)
     for name, count in counts.items():
         click.echo(f"  {name:<{width}}  {count:>10,}")

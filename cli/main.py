@@ -43,7 +43,8 @@ def cli(verbose: bool) -> None:
 
 
 def _register_commands() -> None:
-    from kgcrm.commands_graph import demo, neo4j_group, schema_group, stats
+    from kgcrm.commands_demo import demo
+    from kgcrm.commands_graph import neo4j_group, schema_group, stats
     from kgcrm.commands_serve import apikey_group, graphql_schema, serve
     from kgcrm.commands_load import load_command
     from kgcrm.commands_identity import identity_group
