@@ -97,3 +97,21 @@ class DatasetError(KgcrmError):
     """A training dataset cannot be built as asked (no rows, one class only, overlapping label windows)."""
 
     exit_code = 12
+
+
+class PolicyError(InvalidInput):
+    """A trigger policy file (YAML) is invalid; the message names the file, the field and why."""
+
+
+class ActionNotFound(InvalidInput):
+    """No Action with the given id exists."""
+
+
+class ActionConflict(KgcrmError):
+    """An Action is not in a state that allows the requested change (approve a delivered one, say)."""
+
+    exit_code = 9
+
+
+class DispatchConfigError(InvalidInput):
+    """The webhook dispatcher cannot run as configured (no URL, a malformed secret)."""

@@ -25,6 +25,10 @@ class Label(StrEnum):
     # The API: hashed API keys, and the history of score changes that subscriptions and scoreHistory read.
     API_KEY = "ApiKey"
     SCORE_CHANGE = "ScoreChange"
+    # Activation: a Task for an owner, per-entity trigger state (hysteresis, cooldown) and per-owner daily quotas.
+    TASK = "Task"
+    TRIGGER_STATE = "TriggerState"
+    ACTION_QUOTA = "ActionQuota"
 
 
 class RelType(StrEnum):
@@ -42,6 +46,10 @@ class RelType(StrEnum):
     INFLUENCED_BY = "INFLUENCED_BY"
     # Identity resolution: one match decision between two records (docs/identity.md).
     SAME_AS = "SAME_AS"
+    # Activation lineage: Action -> ScoreChange -> Activity, ScoreChange -> ModelVersion; Task -> User.
+    CAUSED_BY = "CAUSED_BY"
+    MADE_BY = "MADE_BY"
+    ASSIGNED_TO = "ASSIGNED_TO"
 
 
 class ActivityType(StrEnum):

@@ -67,6 +67,28 @@ class Settings(BaseSettings):
     ml_threads: int = Field(2, ge=1, le=256, validation_alias="KGCRM_ML_THREADS")
     ml_full_batch_max_nodes: int = Field(2_000_000, ge=1, validation_alias="KGCRM_ML_FULL_BATCH_MAX_NODES")
 
+    # Activation (docs/activation.md): trigger policies, the webhook dispatcher and holdouts.
+    policies_file: Path | None = Field(None, validation_alias="KGCRM_POLICIES_FILE")
+    webhook_url: str = Field("", validation_alias="KGCRM_WEBHOOK_URL")
+    webhook_secret: str = Field("", validation_alias="KGCRM_WEBHOOK_SECRET", repr=False)
+    webhook_max_attempts: int = Field(8, ge=1, le=100, validation_alias="KGCRM_WEBHOOK_MAX_ATTEMPTS")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, validation_alias="KGCRM_WEBHOOK_TIMEOUT")
+    webhook_backoff_seconds: float = Field(2.0, gt=0, validation_alias="KGCRM_WEBHOOK_BACKOFF")
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0, validation_alias="KGCRM_WEBHOOK_BACKOFF_MAX")
+    # A claimed action is re-offered to any dispatcher once its lease runs out (its claimer crashed).
+    dispatch_lease_seconds: float = Field(60.0, gt=0, validation_alias="KGCRM_DISPATCH_LEASE")
+    dispatch_poll_seconds: float = Field(0.2, gt=0, validation_alias="KGCRM_DISPATCH_POLL")
+    dispatch_concurrency: int = Field(8, ge=1, le=256, validation_alias="KGCRM_DISPATCH_CONCURRENCY")
+    holdout_fraction: float = Field(0.1, ge=0, lt=1, validation_alias="KGCRM_HOLDOUT_FRACTION")
+    holdout_salt: str = Field("kgcrm-holdout-1", min_length=1, validation_alias="KGCRM_HOLDOUT_SALT")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, secret: str) -> str:
+        if secret and not secret.startswith("whsec_"):
+            raise ValueError("must look like whsec_<base64 of at least 24 random bytes>")
+        return secret
+
     @field_validator("neo4j_uri")
     @classmethod
     def _check_uri(cls, uri: str) -> str:

@@ -80,6 +80,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX contact_merged_into IF NOT EXISTS FOR (n:Contact) ON (n.merged_into)",
         ),
     ),
+    Migration(
+        10,
+        "activation: trigger state, owner quotas, tasks, the outbox's due index",
+        (
+            "CREATE CONSTRAINT trigger_state_id IF NOT EXISTS FOR (n:TriggerState) REQUIRE n.id IS UNIQUE",
+            "CREATE CONSTRAINT action_quota_id IF NOT EXISTS FOR (n:ActionQuota) REQUIRE n.id IS UNIQUE",
+            "CREATE CONSTRAINT task_id IF NOT EXISTS FOR (n:Task) REQUIRE n.id IS UNIQUE",
+            "CREATE INDEX action_due IF NOT EXISTS FOR (n:Action) ON (n.status, n.next_attempt_at)",
+        ),
+    ),
 )
 
 GET_APPLIED_VERSIONS = """

@@ -1,0 +1,201 @@
+"""The outbox dispatcher: claims due Actions under a lease, delivers signed webhooks or Tasks, retries, dead-letters.
+
+Delivery is at least once: a dispatcher that dies after a receiver got a request but before it
+recorded the success leaves the claim to expire and another delivery follows, with the same
+`webhook-id`, so a receiver that deduplicates by it acts exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from kgcrm.actions.webhooks import headers, secret_key
+from kgcrm.graph.driver import Graph
+from kgcrm.graph.errors import DispatchConfigError
+from kgcrm.graph.queries import actions as q
+from kgcrm.graph.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPE = "action.triggered"
+
+
+@dataclass
+class DispatchReport:
+    """Outcomes of the deliveries one dispatcher made, by kind of outcome."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)  # delivered, task_created, retry, dead_letter, lost_lease
+
+    @property
+    def attempts(self) -> int:
+        return sum(self.outcomes.values())
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: half of the doubled delay fixed, half random, so retries spread out."""
+    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    return delay / 2 + rng.uniform(0, delay / 2)
+
+
+def webhook_body(claimed: dict[str, Any]) -> bytes:
+    """The request body, built from stored facts only, so every retry sends the same bytes."""
+    action, change = claimed["action"], claimed["score_change"] or {}
+    data = {
+        "action_id": action["id"],
+        "policy": action.get("policy"),
+        "subject": {"label": claimed["subject_label"], "id": claimed["subject_id"]},
+        "account_id": action.get("account_id"),
+        "owner_id": action.get("owner_id"),
+        "score": {
+            "old": change.get("old_score"),
+            "new": change.get("new_score", action.get("score_value")),
+            "model_version": change.get("model_version", action.get("model_version")),
+            "changed_at": _iso(change.get("changed_at")),
+        },
+        "score_change_id": change.get("id"),
+        "cause": change.get("cause"),
+        "event_ids": change.get("event_ids") or [],
+        "approval": {"decided_by": action.get("decided_by"), "reason_code": action.get("reason_code")}
+        if action.get("decision") else None,
+    }
+    document = {"type": EVENT_TYPE, "timestamp": _iso(action.get("created_at")), "data": data}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+class Dispatcher:
+    """Delivers the outbox; any number may run against one graph (claims are leased and exclusive)."""
+
+    def __init__(self, graph: Graph, settings: Settings, *, worker_id: str | None = None) -> None:
+        if not settings.webhook_url:
+            raise DispatchConfigError("KGCRM_WEBHOOK_URL is not set: the dispatcher has nowhere to deliver webhooks")
+        if not settings.webhook_url.startswith(("http://", "https://")):
+            raise DispatchConfigError("KGCRM_WEBHOOK_URL must start with http:// or https://")
+        if not settings.webhook_secret:
+            raise DispatchConfigError("KGCRM_WEBHOOK_SECRET is not set: webhooks are always signed (whsec_<base64>)")
+        if settings.dispatch_lease_seconds <= settings.webhook_timeout_seconds:
+            raise DispatchConfigError(
+                f"KGCRM_DISPATCH_LEASE ({settings.dispatch_lease_seconds}s) must exceed KGCRM_WEBHOOK_TIMEOUT "
+                f"({settings.webhook_timeout_seconds}s), or a slow delivery's claim would expire while it runs"
+            )
+        self.graph = graph
+        self.settings = settings
+        self.key = secret_key(settings.webhook_secret)
+        self.worker = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.client = httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        self.rng = random.Random()
+        self.report = DispatchReport()
+        self._report_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Dispatcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def claim(self, limit: int) -> list[dict[str, Any]]:
+        """Lease up to `limit` due actions to this dispatcher (counting an attempt for each)."""
+        return self.graph.write(q.CLAIM_DUE_ACTIONS, {
+            "kinds": list(q.DISPATCHED_KINDS), "limit": limit, "worker": self.worker,
+            "lease_ms": int(self.settings.dispatch_lease_seconds * 1000), "subject_labels": q.SUBJECT_LABELS,
+        })
+
+    def deliver(self, claimed: dict[str, Any]) -> str:
+        """Carry out one claimed action and record the outcome; returns it."""
+        action = claimed["action"]
+        if action["kind"] == q.TASK:
+            rows = self.graph.write(q.EXECUTE_TASK_ACTION, {"id": action["id"]})
+            outcome = "task_created" if rows else "lost_lease"
+        else:
+            outcome = self._post(claimed)
+        with self._report_lock:
+            self.report.outcomes[outcome] += 1
+        return outcome
+
+    def _post(self, claimed: dict[str, Any]) -> str:
+        action = claimed["action"]
+        attempt = action["attempts"]
+        body = webhook_body(claimed)
+        started = time.monotonic()
+        timestamp = int(time.time())
+        status_code: int | None = None
+        try:
+            response = self.client.post(
+                self.settings.webhook_url, content=body, headers=headers(self.key, action["id"], timestamp, body)
+            )
+            status_code = response.status_code
+            error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        log_entry = f"{datetime.now(UTC).isoformat(timespec='milliseconds')} #{attempt} {error or status_code} {elapsed_ms}ms"
+        if error is None:
+            self.graph.write(q.MARK_DELIVERED, {"id": action["id"], "status_code": status_code, "log_entry": log_entry})
+            logger.debug("action %s delivered on attempt %s in %sms", action["id"], attempt, elapsed_ms)
+            return "delivered"
+        delay = backoff_seconds(
+            attempt, self.settings.webhook_backoff_seconds, self.settings.webhook_backoff_max_seconds, self.rng
+        )
+        rows = self.graph.write(q.MARK_FAILED, {
+            "id": action["id"], "worker": self.worker, "attempt": attempt,
+            "max_attempts": self.settings.webhook_max_attempts, "backoff_ms": int(delay * 1000),
+            "status_code": status_code, "error": error, "log_entry": log_entry,
+        })
+        if not rows:
+            return "lost_lease"
+        if rows[0]["status"] == q.DEAD_LETTER:
+            logger.warning("action %s dead-lettered after %s attempts (last: %s)", action["id"], attempt, error)
+            return "dead_letter"
+        logger.info("action %s attempt %s failed (%s); retrying in %.2fs", action["id"], attempt, error, delay)
+        return "retry"
+
+    def run(self, *, once: bool = False, stop: threading.Event | None = None) -> DispatchReport:
+        """Deliver until stopped (or, with `once`, until nothing is due now); in-flight deliveries finish."""
+        stop = stop or threading.Event()
+        concurrency = self.settings.dispatch_concurrency
+        in_flight: set[Future[str]] = set()
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kgcrm-dispatch") as pool:
+            while not stop.is_set():
+                claimed = self.claim(concurrency - len(in_flight)) if len(in_flight) < concurrency else []
+                in_flight.update(pool.submit(self.deliver, row) for row in claimed)
+                if not in_flight:
+                    if once:
+                        break
+                    stop.wait(self._idle_seconds())
+                    continue
+                done, in_flight = wait(in_flight, timeout=self.settings.dispatch_poll_seconds, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()  # a Neo4j failure while recording stops the dispatcher loudly
+            wait(in_flight)
+        return self.report
+
+    def _idle_seconds(self) -> float:
+        """Sleep until the next pending action falls due, but never longer than the poll interval."""
+        row = self.graph.read(q.NEXT_DUE, {"kinds": list(q.DISPATCHED_KINDS)})[0]
+        poll = self.settings.dispatch_poll_seconds
+        if row["next_due"] is None:
+            return poll
+        until_due = (row["next_due"].to_native() - row["now"].to_native()).total_seconds()
+        return min(poll, max(0.01, until_due))
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.iso_format() if hasattr(value, "iso_format") else str(value)

@@ -1,0 +1,320 @@
+"""Apply score changes: ScoreChange records, trigger policies and the Actions they cause, in one transaction.
+
+This is the transactional outbox: an Action is written in the same transaction as the score change
+that caused it, so either both exist or neither does, and the dispatcher (actions/dispatch.py)
+delivers whatever the outbox holds. Ids are derived from the inputs, so re-applying a batch
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from neo4j import ManagedTransaction
+
+from kgcrm.actions.holdout import HOLDOUT, holdout_group
+from kgcrm.actions.policies import Policy
+from kgcrm.graph.driver import Graph
+from kgcrm.graph.errors import InvalidInput
+from kgcrm.graph.model import Label
+from kgcrm.graph.queries import actions as q
+from kgcrm.graph.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+UNOWNED = "-"
+
+
+@dataclass(frozen=True)
+class ScoreChangeInput:
+    """One node's score moving from `old_score` to `new_score`, and why (model, events)."""
+
+    node_id: str
+    label: Label
+    old_score: float | None
+    new_score: float
+    model_version: str
+    event_ids: tuple[str, ...] = ()
+    cause: str = "rescore"
+    # When the change happened (event time); cooldowns and daily caps are measured on it. Now if absent.
+    changed_at: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable id from the inputs alone: the same change applied twice is recognised."""
+        key = [
+            Label(self.label).value, self.node_id, self.old_score, self.new_score, self.model_version,
+            sorted(self.event_ids), self.changed_at.isoformat() if self.changed_at else None,
+        ]
+        return "sc_" + hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32]
+
+
+@dataclass
+class ApplyReport:
+    """What one call of apply_score_changes did."""
+
+    written: int = 0
+    already_applied: int = 0
+    missing_nodes: int = 0
+    actions: Counter[str] = field(default_factory=Counter)  # by status
+    suppressed: Counter[str] = field(default_factory=Counter)  # by reason: cooldown, daily_cap, ...
+    action_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: ApplyReport) -> None:
+        self.written += other.written
+        self.already_applied += other.already_applied
+        self.missing_nodes += other.missing_nodes
+        self.actions.update(other.actions)
+        self.suppressed.update(other.suppressed)
+        self.action_ids.extend(other.action_ids)
+
+
+@dataclass
+class _TriggerState:
+    armed: bool
+    last_fired_at: datetime | None
+    last_score: float | None = None
+
+
+def action_id(score_change_id: str, policy: str, kind: str) -> str:
+    """Stable Action id; it is also the webhook's `webhook-id`, the receiver's idempotency key."""
+    digest = hashlib.sha256(f"{score_change_id}\x00{policy}\x00{kind}".encode()).hexdigest()
+    return "act_" + digest[:32]
+
+
+def _state_id(policy: str, node_id: str) -> str:
+    return f"{policy}\x00{node_id}"
+
+
+def _quota_id(policy: str, owner_id: str, day: str) -> str:
+    return f"{policy}\x00{owner_id}\x00{day}"
+
+
+def apply_score_changes(
+    graph: Graph,
+    changes: Sequence[ScoreChangeInput],
+    policies: Sequence[Policy],
+    settings: Settings,
+    *,
+    write_scores: bool = True,
+) -> ApplyReport:
+    """Write score changes and the actions their policies call for; one transaction per batch.
+
+    Args:
+        write_scores: also move each node's intent_score/intent_model/intent_scored_at to the new
+            score (forward in time only), in the same transaction.
+    """
+    _validate(changes)
+    now = datetime.now(UTC)
+    report = ApplyReport()
+    for start in range(0, len(changes), settings.batch_size):
+        batch = [_with_time(c, now) for c in changes[start:start + settings.batch_size]]
+        report.add(graph.execute_write(_apply_batch, batch, list(policies), settings, write_scores))
+    logger.info(
+        "applied %s score changes (%s already applied, %s nodes missing); actions %s, suppressed %s",
+        report.written, report.already_applied, report.missing_nodes, dict(report.actions), dict(report.suppressed),
+    )
+    return report
+
+
+def _validate(changes: Iterable[ScoreChangeInput]) -> None:
+    for index, change in enumerate(changes):
+        if Label(change.label) not in q.SCORED:
+            raise InvalidInput(f"score change {index} ({change.node_id}): label {change.label} is not scored")
+        for name, value in (("old_score", change.old_score), ("new_score", change.new_score)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise InvalidInput(f"score change {index} ({change.node_id}): {name} {value} is not in [0, 1]")
+        if change.changed_at is not None and change.changed_at.tzinfo is None:
+            raise InvalidInput(f"score change {index} ({change.node_id}): changed_at must carry a time zone")
+
+
+def _with_time(change: ScoreChangeInput, now: datetime) -> tuple[str, ScoreChangeInput, datetime]:
+    # The id is taken before the time is filled in, so a batch without times re-applies idempotently.
+    return change.id, change, change.changed_at or now
+
+
+def _apply_batch(
+    tx: ManagedTransaction,
+    batch: list[tuple[str, ScoreChangeInput, datetime]],
+    policies: list[Policy],
+    settings: Settings,
+    write_scores: bool,
+) -> ApplyReport:
+    report = ApplyReport()
+    by_label = {label: [p for p in policies if p.label == label] for label in q.SCORED}
+
+    # Lock every (policy, node) state first: a concurrent apply of the same batch waits here and
+    # then finds the score changes this one wrote.
+    state_rows = {
+        _state_id(p.name, c.node_id): {"id": _state_id(p.name, c.node_id), "policy": p.name, "node_id": c.node_id}
+        for _, c, _ in batch for p in by_label[Label(c.label)]
+    }
+    states = {
+        row["id"]: _TriggerState(armed=row["armed"], last_fired_at=_native(row["last_fired_at"]))
+        for row in tx.run(q.LOCK_TRIGGER_STATES, rows=list(state_rows.values())).data()
+    }
+    existing = {row["id"] for row in tx.run(q.EXISTING_SCORE_CHANGES, ids=[sc_id for sc_id, _, _ in batch]).data()}
+    fresh = []
+    for sc_id, change, at in batch:
+        if sc_id in existing:
+            report.already_applied += 1
+        else:
+            existing.add(sc_id)  # the same change twice in one batch counts once
+            fresh.append((sc_id, change, at))
+
+    subjects = _load_subjects(tx, fresh, by_label)
+    quotas = _lock_quotas(tx, fresh, by_label, subjects)
+    touched_states: set[str] = set()
+    score_rows: dict[Label, list[dict[str, Any]]] = {label: [] for label in q.SCORED}
+    action_rows: dict[Label, list[dict[str, Any]]] = {label: [] for label in q.SCORED}
+
+    for sc_id, change, at in sorted(fresh, key=lambda item: item[2]):
+        label = Label(change.label)
+        subject = subjects.get((label, change.node_id))
+        if subject is None:
+            report.missing_nodes += 1
+            logger.warning("score change for a missing %s node skipped", label)
+            continue
+        score_rows[label].append({
+            "id": sc_id, "node_id": change.node_id, "old_score": change.old_score, "new_score": change.new_score,
+            "changed_at": at, "model_version": change.model_version, "cause": change.cause,
+            "event_ids": list(change.event_ids),
+        })
+        report.written += 1
+        for policy in by_label[label]:
+            state_key = _state_id(policy.name, change.node_id)
+            touched_states.add(state_key)
+            fired = _evaluate(policy, states[state_key], change, at, subject, quotas, report)
+            if not fired:
+                continue
+            status = _status(policy, subject, settings)
+            for kind in policy.action.kinds:
+                x_id = action_id(sc_id, policy.name, kind)
+                action_rows[label].append({"id": x_id, "node_id": change.node_id, "score_change_id": sc_id, "props": {
+                    "kind": kind, "status": status, "policy": policy.name, "source": "policy",
+                    "score_value": change.new_score, "old_score": change.old_score,
+                    "model_version": change.model_version, "score_change_id": sc_id,
+                    "owner_id": subject["owner_id"], "account_id": subject["account_id"],
+                    "holdout_unit": subject["holdout_unit"], "triggered_at": at, "attempts": 0,
+                }})
+                report.actions[status] += 1
+                report.action_ids.append(x_id)
+
+    for label in q.SCORED:
+        if score_rows[label]:
+            tx.run(q.write_score_changes(label), rows=score_rows[label], write_scores=write_scores).consume()
+    _write_actions(tx, action_rows)
+    tx.run(q.SAVE_TRIGGER_STATES, rows=[
+        {"id": key, "armed": states[key].armed, "last_fired_at": states[key].last_fired_at,
+         "last_score": states[key].last_score}
+        for key in sorted(touched_states)
+    ]).consume()
+    tx.run(q.SAVE_QUOTAS, rows=[{"id": key, "count": count} for key, count in quotas.items()]).consume()
+    return report
+
+
+def _write_actions(tx: ManagedTransaction, action_rows: dict[Label, list[dict[str, Any]]]) -> None:
+    """The outbox rows, in the same transaction as their score changes."""
+    for label, rows in action_rows.items():
+        if rows:
+            tx.run(q.create_actions(label), rows=rows).consume()
+
+
+def _load_subjects(
+    tx: ManagedTransaction, fresh: list[tuple[str, ScoreChangeInput, datetime]], by_label: dict[Label, list[Policy]]
+) -> dict[tuple[Label, str], dict[str, Any]]:
+    subjects: dict[tuple[Label, str], dict[str, Any]] = {}
+    for label in q.SCORED:
+        node_ids = sorted({c.node_id for _, c, _ in fresh if Label(c.label) == label})
+        if not node_ids:
+            continue
+        properties = sorted({p.approval.property for p in by_label[label] if p.approval})
+        for row in tx.run(q.load_subjects(label), node_ids=node_ids, impact_properties=properties).data():
+            subjects[(label, row["node_id"])] = {
+                "account_id": row["account_id"],
+                "owner_id": row["owner_id"],
+                # Contacts and opportunities share their account's holdout group.
+                "holdout_unit": row["account_id"] or f"{label.value}:{row['node_id']}",
+                "impact": dict(zip(properties, row["impact"], strict=True)),
+            }
+    return subjects
+
+
+def _lock_quotas(
+    tx: ManagedTransaction,
+    fresh: list[tuple[str, ScoreChangeInput, datetime]],
+    by_label: dict[Label, list[Policy]],
+    subjects: dict[tuple[Label, str], dict[str, Any]],
+) -> dict[str, int]:
+    rows = {}
+    for _, change, at in fresh:
+        subject = subjects.get((Label(change.label), change.node_id))
+        if subject is None:
+            continue
+        for policy in by_label[Label(change.label)]:
+            if policy.daily_cap_per_owner is None:
+                continue
+            owner, day = subject["owner_id"] or UNOWNED, at.astimezone(UTC).date().isoformat()
+            key = _quota_id(policy.name, owner, day)
+            rows[key] = {"id": key, "policy": policy.name, "owner_id": owner, "day": day}
+    if not rows:
+        return {}
+    return {row["id"]: row["count"] for row in tx.run(q.LOCK_QUOTAS, rows=list(rows.values())).data()}
+
+
+def _evaluate(
+    policy: Policy,
+    state: _TriggerState,
+    change: ScoreChangeInput,
+    at: datetime,
+    subject: dict[str, Any],
+    quotas: dict[str, int],
+    report: ApplyReport,
+) -> bool:
+    """Hysteresis, minimum delta, cooldown and daily cap; updates `state` and `quotas` when it fires."""
+    new = change.new_score
+    state.last_score = new
+    if not state.armed:
+        if new <= policy.rearm:
+            state.armed = True
+        return False
+    if new < policy.enter:
+        return False
+    if new - (change.old_score or 0.0) < policy.min_delta:
+        report.suppressed["min_delta"] += 1
+        return False
+    if state.last_fired_at is not None and at - state.last_fired_at < policy.cooldown:
+        report.suppressed["cooldown"] += 1
+        return False
+    if policy.daily_cap_per_owner is not None:
+        key = _quota_id(policy.name, subject["owner_id"] or UNOWNED, at.astimezone(UTC).date().isoformat())
+        if quotas[key] >= policy.daily_cap_per_owner:
+            report.suppressed["daily_cap"] += 1
+            return False
+        quotas[key] += 1
+    state.armed = False
+    state.last_fired_at = at
+    return True
+
+
+def _status(policy: Policy, subject: dict[str, Any], settings: Settings) -> str:
+    """Holdout first (a control never reaches a person), then approval above the impact level."""
+    if holdout_group(subject["holdout_unit"], settings.holdout_fraction, settings.holdout_salt) == HOLDOUT:
+        return q.HOLDOUT
+    if policy.approval is not None:
+        impact = subject["impact"].get(policy.approval.property)
+        if isinstance(impact, (int, float)) and impact > policy.approval.above:
+            return q.PENDING_APPROVAL
+    return q.PENDING
+
+
+def _native(value: Any) -> datetime | None:
+    """A Neo4j DateTime as a Python datetime (None stays None)."""
+    return value.to_native() if value is not None and hasattr(value, "to_native") else value

@@ -1,0 +1,271 @@
+"""Cypher of activation: score changes with their trigger state, the Action outbox, its dispatch and decisions.
+
+Locks: a statement that reads a value and writes based on it first takes the node's write lock
+(`SET n._lock = true REMOVE n._lock`), so a concurrent transaction cannot slip in between
+(Neo4j reads committed data; without the lock two writers could both see the old value).
+"""
+
+from kgcrm.graph.model import Label, RelType
+
+# Action statuses (docs/activation.md): the outbox's life cycle.
+PENDING = "pending"  # due for delivery (or waiting out a retry's backoff)
+PENDING_APPROVAL = "pending_approval"  # above the policy's impact level: waits for a person
+HOLDOUT = "holdout"  # withheld as control; never delivered
+DELIVERED = "delivered"  # the receiver answered 2xx, or the Task was created
+DEAD_LETTER = "dead_letter"  # gave up after the configured number of attempts
+REJECTED = "rejected"  # a person rejected it
+ACTION_STATUSES = (PENDING, PENDING_APPROVAL, HOLDOUT, DELIVERED, DEAD_LETTER, REJECTED)
+
+# Kinds the dispatcher delivers; the API's manual actions (kind 'manual') are not its business.
+WEBHOOK = "webhook"
+TASK = "task"
+DISPATCHED_KINDS = (WEBHOOK, TASK)
+
+SCORED = (Label.ACCOUNT, Label.CONTACT, Label.OPPORTUNITY)
+SUBJECT_LABELS = [label.value for label in SCORED]
+
+
+def _scored(label: Label) -> str:
+    if label not in SCORED:
+        raise ValueError(f"activation covers {', '.join(SCORED)}, not {label}")
+    return Label(label).value
+
+
+_ACCOUNT_OF = {
+    Label.ACCOUNT: "WITH n, n AS acct",
+    Label.CONTACT: f"""OPTIONAL CALL (n) {{
+  MATCH (n)-[w:{RelType.WORKS_AT}]->(a:{Label.ACCOUNT}) WHERE w.until IS NULL
+  RETURN a AS acct ORDER BY a.id LIMIT 1
+}}""",
+    Label.OPPORTUNITY: f"""OPTIONAL CALL (n) {{
+  MATCH (n)-[:{RelType.FOR_ACCOUNT}]->(a:{Label.ACCOUNT})
+  RETURN a AS acct ORDER BY a.id LIMIT 1
+}}""",
+}
+
+
+def load_subjects(label: Label) -> str:
+    """Each scored node's account (the holdout unit), owner (the node's, else its account's) and impact values."""
+    name = _scored(label)
+    return f"""
+UNWIND $node_ids AS node_id
+MATCH (n:{name} {{id: node_id}})
+{_ACCOUNT_OF[Label(label)]}
+CALL (n, acct) {{
+  OPTIONAL MATCH (u:{Label.USER})-[:{RelType.OWNS}]->(n)
+  OPTIONAL MATCH (v:{Label.USER})-[:{RelType.OWNS}]->(acct)
+  RETURN coalesce(min(u.id), min(v.id)) AS owner_id
+}}
+RETURN n.id AS node_id, acct.id AS account_id, owner_id,
+       [p IN $impact_properties | coalesce(n[p], acct[p])] AS impact
+"""
+
+
+LOCK_TRIGGER_STATES = f"""
+UNWIND $rows AS row
+MERGE (t:{Label.TRIGGER_STATE} {{id: row.id}})
+ON CREATE SET t.policy = row.policy, t.node_id = row.node_id, t.armed = true
+SET t._lock = true
+REMOVE t._lock
+RETURN t.id AS id, t.armed AS armed, t.last_fired_at AS last_fired_at
+"""
+
+LOCK_QUOTAS = f"""
+UNWIND $rows AS row
+MERGE (q:{Label.ACTION_QUOTA} {{id: row.id}})
+ON CREATE SET q.policy = row.policy, q.owner_id = row.owner_id, q.day = row.day, q.count = 0
+SET q._lock = true
+REMOVE q._lock
+RETURN q.id AS id, q.count AS count
+"""
+
+EXISTING_SCORE_CHANGES = f"""
+MATCH (sc:{Label.SCORE_CHANGE}) WHERE sc.id IN $ids
+RETURN sc.id AS id
+"""
+
+
+def write_score_changes(label: Label) -> str:
+    """ScoreChange nodes with their lineage; the node's score is moved only forward in time."""
+    name = _scored(label)
+    return f"""
+UNWIND $rows AS row
+MATCH (n:{name} {{id: row.node_id}})
+MERGE (sc:{Label.SCORE_CHANGE} {{id: row.id}})
+ON CREATE SET sc.old_score = row.old_score, sc.new_score = row.new_score, sc.changed_at = row.changed_at,
+              sc.model_version = row.model_version, sc.model = row.model_version,
+              sc.cause = row.cause, sc.reason = row.cause, sc.event_ids = row.event_ids,
+              sc.recorded_at = datetime()
+MERGE (sc)-[:{RelType.ABOUT}]->(n)
+WITH n, sc, row
+CALL (n, row) {{
+  WITH n, row WHERE $write_scores AND (n.intent_scored_at IS NULL OR n.intent_scored_at <= row.changed_at)
+  SET n.intent_score = row.new_score, n.intent_model = row.model_version, n.intent_scored_at = row.changed_at
+}}
+CALL (sc, row) {{
+  MATCH (m:{Label.MODEL_VERSION} {{id: row.model_version}})
+  MERGE (sc)-[:{RelType.MADE_BY}]->(m)
+}}
+CALL (sc, row) {{
+  UNWIND row.event_ids AS event_id
+  MATCH (e:{Label.ACTIVITY} {{id: event_id}})
+  MERGE (sc)-[:{RelType.CAUSED_BY}]->(e)
+}}
+RETURN count(sc) AS written
+"""
+
+
+def create_actions(label: Label) -> str:
+    """Outbox rows: each Action about its node and caused by its ScoreChange, in the caller's transaction."""
+    name = _scored(label)
+    return f"""
+UNWIND $rows AS row
+MATCH (n:{name} {{id: row.node_id}})
+MATCH (sc:{Label.SCORE_CHANGE} {{id: row.score_change_id}})
+MERGE (x:{Label.ACTION} {{id: row.id}})
+ON CREATE SET x += row.props, x.created_at = datetime(),
+              x.next_attempt_at = CASE WHEN row.props.status = '{PENDING}' THEN datetime() END
+MERGE (x)-[:{RelType.ABOUT}]->(n)
+MERGE (x)-[:{RelType.CAUSED_BY}]->(sc)
+RETURN count(x) AS created
+"""
+
+
+SAVE_TRIGGER_STATES = f"""
+UNWIND $rows AS row
+MATCH (t:{Label.TRIGGER_STATE} {{id: row.id}})
+SET t.armed = row.armed, t.last_fired_at = row.last_fired_at, t.last_score = row.last_score,
+    t.updated_at = datetime()
+"""
+
+SAVE_QUOTAS = f"""
+UNWIND $rows AS row
+MATCH (q:{Label.ACTION_QUOTA} {{id: row.id}})
+SET q.count = row.count
+"""
+
+# --- the dispatcher -------------------------------------------------------------------------------
+
+# Claim due actions: the lease makes a crashed dispatcher's claims expire; the attempt is counted
+# at claim time, so an action that crashes every dispatcher still reaches the dead letter.
+CLAIM_DUE_ACTIONS = f"""
+MATCH (x:{Label.ACTION})
+WHERE x.status = '{PENDING}' AND x.next_attempt_at <= datetime() AND x.kind IN $kinds
+  AND (x.lease_until IS NULL OR x.lease_until <= datetime())
+WITH x ORDER BY x.next_attempt_at, x.id LIMIT $limit
+SET x._lock = true
+REMOVE x._lock
+WITH x WHERE x.status = '{PENDING}' AND (x.lease_until IS NULL OR x.lease_until <= datetime())
+SET x.lease_until = datetime() + duration({{milliseconds: $lease_ms}}), x.lease_owner = $worker,
+    x.attempts = coalesce(x.attempts, 0) + 1, x.last_attempt_at = datetime()
+WITH x
+OPTIONAL MATCH (x)-[:{RelType.ABOUT}]->(s)
+OPTIONAL MATCH (x)-[:{RelType.CAUSED_BY}]->(sc:{Label.SCORE_CHANGE})
+RETURN x {{.*}} AS action, s.id AS subject_id,
+       [l IN labels(s) WHERE l IN $subject_labels][0] AS subject_label,
+       sc {{.id, .old_score, .new_score, .changed_at, .model_version, .cause, .event_ids}} AS score_change
+"""
+
+MARK_DELIVERED = f"""
+MATCH (x:{Label.ACTION} {{id: $id}})
+SET x._lock = true
+REMOVE x._lock
+WITH x WHERE x.status = '{PENDING}'
+SET x.status = '{DELIVERED}', x.delivered_at = datetime(), x.lease_until = null, x.lease_owner = null,
+    x.last_status_code = $status_code, x.last_error = null,
+    x.attempt_log = (coalesce(x.attempt_log, []) + $log_entry)[-20..]
+RETURN x.status AS status
+"""
+
+# A failure is recorded only by the claim that made it: a dispatcher whose lease ran out (and whose
+# action someone else has claimed since) must not overwrite the newer attempt's outcome.
+MARK_FAILED = f"""
+MATCH (x:{Label.ACTION} {{id: $id}})
+SET x._lock = true
+REMOVE x._lock
+WITH x WHERE x.status = '{PENDING}' AND x.lease_owner = $worker AND x.attempts = $attempt
+WITH x, x.attempts >= $max_attempts AS exhausted
+SET x.status = CASE WHEN exhausted THEN '{DEAD_LETTER}' ELSE '{PENDING}' END,
+    x.dead_lettered_at = CASE WHEN exhausted THEN datetime() END,
+    x.next_attempt_at = CASE WHEN exhausted THEN null ELSE datetime() + duration({{milliseconds: $backoff_ms}}) END,
+    x.lease_until = null, x.lease_owner = null, x.last_status_code = $status_code, x.last_error = $error,
+    x.attempt_log = (coalesce(x.attempt_log, []) + $log_entry)[-20..]
+RETURN x.status AS status
+"""
+
+# A Task action is carried out inside the graph, so creating the Task and marking the action
+# delivered commit together: exactly once, whatever crashes.
+EXECUTE_TASK_ACTION = f"""
+MATCH (x:{Label.ACTION} {{id: $id}})
+SET x._lock = true
+REMOVE x._lock
+WITH x WHERE x.status = '{PENDING}' AND x.kind = '{TASK}'
+OPTIONAL MATCH (x)-[:{RelType.ABOUT}]->(s)
+MERGE (t:{Label.TASK} {{id: x.id}})
+ON CREATE SET t.title = 'Follow up: ' + coalesce(s.name, s.id, 'unknown') + ' (' + coalesce(x.policy, 'policy') + ')',
+              t.status = 'open', t.created_at = datetime(), t.due_at = datetime() + duration('P1D'),
+              t.policy = x.policy, t.action_id = x.id, t.score_value = x.score_value
+WITH x, s, t
+CALL (t, s) {{
+  WITH t, s WHERE s IS NOT NULL
+  MERGE (t)-[:{RelType.ABOUT}]->(s)
+}}
+CALL (t, x) {{
+  MATCH (u:{Label.USER} {{id: x.owner_id}})
+  MERGE (t)-[:{RelType.ASSIGNED_TO}]->(u)
+}}
+SET x.status = '{DELIVERED}', x.delivered_at = datetime(), x.lease_until = null, x.lease_owner = null,
+    x.task_id = t.id
+RETURN t.id AS task_id
+"""
+
+# --- decisions and operations -------------------------------------------------------------------------
+
+DECIDE_APPROVAL = f"""
+MATCH (x:{Label.ACTION} {{id: $id}})
+SET x._lock = true
+REMOVE x._lock
+WITH x, x.status AS was
+CALL (x, was) {{
+  WITH x WHERE was = '{PENDING_APPROVAL}'
+  SET x.status = CASE WHEN $approve THEN '{PENDING}' ELSE '{REJECTED}' END,
+      x.decision = CASE WHEN $approve THEN 'approved' ELSE 'rejected' END,
+      x.reason_code = $reason_code, x.decided_at = datetime(), x.decided_by = $decided_by,
+      x.next_attempt_at = CASE WHEN $approve THEN datetime() END
+}}
+RETURN was, x.status AS status
+"""
+
+REQUEUE_DEAD_LETTER = f"""
+MATCH (x:{Label.ACTION} {{id: $id}})
+SET x._lock = true
+REMOVE x._lock
+WITH x, x.status AS was
+CALL (x, was) {{
+  WITH x WHERE was = '{DEAD_LETTER}'
+  SET x.status = '{PENDING}', x.attempts = 0, x.next_attempt_at = datetime(), x.requeued_at = datetime()
+}}
+RETURN was, x.status AS status
+"""
+
+LIST_ACTIONS = f"""
+MATCH (x:{Label.ACTION})
+WHERE ($status IS NULL OR x.status = $status) AND x.kind IN $kinds
+OPTIONAL MATCH (x)-[:{RelType.ABOUT}]->(s)
+WITH x, s ORDER BY x.created_at DESC, x.id LIMIT $limit
+RETURN x {{.id, .kind, .status, .policy, .attempts, .created_at, .score_value, .last_error, .owner_id}} AS action,
+       s.id AS subject_id
+"""
+
+COUNT_ACTIONS_BY_STATUS = f"""
+MATCH (x:{Label.ACTION}) WHERE x.kind IN $kinds
+RETURN x.status AS status, count(*) AS count ORDER BY status
+"""
+
+# When the next pending action falls due: the dispatcher sleeps until then (or its poll interval).
+NEXT_DUE = f"""
+MATCH (x:{Label.ACTION})
+WHERE x.status = '{PENDING}' AND x.kind IN $kinds
+RETURN min(CASE WHEN x.lease_until > x.next_attempt_at THEN x.lease_until ELSE x.next_attempt_at END) AS next_due,
+       datetime() AS now
+"""
