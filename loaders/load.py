@@ -180,7 +180,8 @@ class Loader:
         # (label, id) -> the later rows whose values differ from the first row with that key.
         self.conflicts: dict[tuple[Label, str], list[tuple[int, int]]] = defaultdict(list)
         self.bad: set[tuple[int, int]] = set()
-        self.rejects: list[tuple[int, int, str, str, str]] = []
+        # Insertion-ordered and deduplicated: one column feeding several properties is reported once.
+        self.rejects: dict[tuple[int, int, str, str, str], None] = {}
 
     # -- the whole load ------------------------------------------------------------------------
 
@@ -370,7 +371,10 @@ class Loader:
         if endpoint.resolve == "prefix" and not self._candidates(endpoint, key):
             known = ", ".join(f"{p} ({label.value})" for p, label in (endpoint.prefixes or {}).items())
             return f"{key!r} has none of the id prefixes {known}"
-        labels = " or ".join(label.value for label, _ in self._candidates(endpoint, key))
+        candidates = self._candidates(endpoint, key)
+        labels = " or ".join(label.value for label, _ in candidates)
+        if any(node_id in self.rejected_ids[label] for label, node_id in candidates):
+            return f"refers to {labels} {key!r}, whose own row was rejected"
         return f"dangling reference: no {labels} with key {key!r} in this input or the graph"
 
     def _records(self, compiled: _Compiled) -> Iterator[list[_Record]]:
@@ -555,7 +559,7 @@ class Loader:
 
     def _reject(self, file_index: int, row: int, column: str, value: str, reason: str) -> None:
         self.bad.add((file_index, row))
-        self.rejects.append((file_index, row, column, value, reason))
+        self.rejects[(file_index, row, column, value, reason)] = None
 
     def _write_rejects(self) -> Path:
         path = self.options.rejects_path or Path(f"{self.source}-rejects.csv")
