@@ -58,6 +58,8 @@ def resolve_command(ctx: click.Context, labels: tuple[str, ...], auto_threshold:
                 f"{report.already_decided} already decided, {report.below_floor} below the floor; "
                 f"new decisions by method: {methods}"
             )
+            if report.rehomed:
+                click.echo(f"{report.label}: {report.rehomed} relationships that a re-load gave merged records moved to their canonical records")
 
 
 def _describe(record: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from kgcrm.graph.errors import InvalidInput
 
 @dataclass(frozen=True)
 class PlantedSignal:
-    """How much latent intent each mechanism adds, in intent units (1 unit ~ +0.02 opens per day).
+    """How much latent intent each mechanism adds, in intent units (1 unit adds `hazard_per_intent` openings per day).
 
     The hazard of opening a new opportunity is `base_hazard(size, industry, type) + hazard_per_intent * intent`,
     and intent decays with the world's half-life, so one unit left alone adds about

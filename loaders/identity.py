@@ -73,6 +73,7 @@ class ResolveReport:
     auto_merged: int = 0
     pending: int = 0
     below_floor: int = 0
+    rehomed: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
 
 
@@ -160,8 +161,9 @@ def resolve(
     decided_by: str = "kgcrm identity resolve",
 ) -> ResolveReport:
     """Match one label's active records, write new decisions and merge the sure pairs (idempotent)."""
+    rehomed = rehome_merged(graph, label, sources)
     records, nodes = _read_records(graph, label, sources)
-    report = ResolveReport(label=label.value, records=len(records))
+    report = ResolveReport(label=label.value, records=len(records), rehomed=rehomed)
     candidates = match_accounts(records) if label is Label.ACCOUNT else match_contacts(records)
     report.candidates = len(candidates)
 
@@ -214,6 +216,24 @@ def resolve(
         label.value, report.records, report.candidates, report.auto_merged, report.pending,
     )
     return report
+
+
+def rehome_merged(graph: Graph, label: Label, sources: Sequence[str] | None = None) -> int:
+    """Move relationships a re-load gave merged duplicates over to their canonical nodes; returns how many.
+
+    The loader knows nothing of merges: loading the same export again re-creates a duplicate's
+    relationships on the duplicate. Resolve starts by moving them (tagged, so unmerge still works).
+    """
+    moved = 0
+    params = {"sources": list(sources) if sources is not None else None, "limit": graph.settings.batch_size}
+    while True:
+        row = graph.write(q.rehome_merged(label), params)[0]
+        moved += row["relationships"] or 0
+        if not row["nodes"]:
+            break
+    if moved:
+        logger.info("re-homed %s relationships of merged %s records", moved, label.value)
+    return moved
 
 
 def _decision_row(from_id: str, to_id: str, cand: Candidate, status: str, decided_by: str) -> dict[str, Any]:

@@ -119,6 +119,63 @@ RETURN count(d) AS merged
 """
 
 
+def rehome_merged(label: Label) -> str:
+    """Move relationships that reached merged duplicates after their merge (a re-load) to the canonical.
+
+    A relationship whose moved copy is already on the canonical (same type, other end and tag) only
+    updates that copy's properties, so re-loading the same input never doubles a relationship. One
+    batch of `$limit` duplicates per call; returns how many relationships were re-homed.
+    """
+    name = _label(label)
+    return f"""
+MATCH (d:{name}:{MERGED})
+WHERE ($sources IS NULL OR d.source IN $sources)
+  AND EXISTS {{ MATCH (d)-[r]-() WHERE type(r) <> '{SAME_AS}' }}
+WITH d LIMIT $limit
+MATCH (c:{name} {{id: d.merged_into}})
+CALL (d, c) {{
+  MATCH (d)-[r]->(x)
+  WHERE type(r) <> '{SAME_AS}'
+  WITH d, c, r, x = d AS loop, CASE WHEN x = d THEN c ELSE x END AS target
+  OPTIONAL MATCH (c)-[old]->(target)
+  WHERE type(old) = type(r) AND old.identity_moved_start = d.id
+    AND (NOT loop OR old.identity_moved_end = d.id)
+  WITH d, c, r, loop, target, collect(old)[0] AS old
+  CALL (d, c, r, loop, target, old) {{
+    WITH * WHERE old IS NULL
+    CREATE (c)-[moved:$(type(r))]->(target)
+    SET moved = properties(r), moved.identity_moved_start = d.id,
+        moved.identity_moved_end = CASE WHEN loop THEN d.id END
+  }}
+  CALL (r, old) {{
+    WITH * WHERE old IS NOT NULL
+    SET old += properties(r)
+  }}
+  DELETE r
+  RETURN count(*) AS outgoing
+}}
+CALL (d, c) {{
+  MATCH (x)-[r]->(d)
+  WHERE type(r) <> '{SAME_AS}' AND x <> d
+  OPTIONAL MATCH (x)-[old]->(c)
+  WHERE type(old) = type(r) AND old.identity_moved_end = d.id
+  WITH d, c, r, x, collect(old)[0] AS old
+  CALL (d, c, r, x, old) {{
+    WITH * WHERE old IS NULL
+    CREATE (x)-[moved:$(type(r))]->(c)
+    SET moved = properties(r), moved.identity_moved_end = d.id
+  }}
+  CALL (r, old) {{
+    WITH * WHERE old IS NOT NULL
+    SET old += properties(r)
+  }}
+  DELETE r
+  RETURN count(*) AS incoming
+}}
+RETURN count(d) AS nodes, sum(outgoing + incoming) AS relationships
+"""
+
+
 def unmerge_node(label: Label) -> str:
     """Give a duplicate back the relationship ends tagged with its id and make it active again."""
     name = _label(label)
