@@ -12,7 +12,7 @@ from kgcrm.loaders.generate_report import format_signal_report, measure_signal
 
 
 @click.command("generate")
-@click.option("--accounts", "n_accounts", type=int, required=True, help="Number of accounts (about 45 nodes each; 22,500 give ~1M nodes).")
+@click.option("--accounts", "n_accounts", type=int, required=True, help="Number of accounts (about 48 nodes each; 21,000 give ~1M nodes).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed writes the same bytes.")
 @click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), default="2024-01-01", show_default=True, help="First day of the simulated period.")
 @click.option("--months", type=int, default=18, show_default=True, help="Length of the simulated period.")
