@@ -33,8 +33,10 @@ def _machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--accounts", type=int, default=21_000, help="about 48 nodes per account")
-    parser.add_argument("--runs", type=int, default=3)
+    # KGCRM_BENCH_QUICK=1 (or --accounts/--runs) for a quick run.
+    quick = os.environ.get("KGCRM_BENCH_QUICK") == "1"
+    parser.add_argument("--accounts", type=int, default=2_000 if quick else 21_000, help="about 48 nodes per account")
+    parser.add_argument("--runs", type=int, default=1 if quick else 3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     command = [sys.executable, "-m", "kgcrm", "generate", "--accounts", str(args.accounts), "--seed", str(args.seed), "--quiet"]
