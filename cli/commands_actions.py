@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
 from kgcrm.actions.dispatch import Dispatcher
-from kgcrm.actions.policies import load_policies
+from kgcrm.actions.policies import load_policies, parse_duration
 from kgcrm.actions.review import count_by_status, decide, list_actions, requeue
+from kgcrm.actions.uplift import OUTCOMES, measure_uplift
 from kgcrm.actions.webhooks import new_secret
 from kgcrm.context import settings_from
 from kgcrm.graph.driver import Graph
+from kgcrm.graph.errors import InvalidInput
 from kgcrm.graph.queries.actions import ACTION_STATUSES
 
 
@@ -130,3 +132,37 @@ def _duration(value: timedelta) -> str:
 def webhook_secret_command() -> None:
     """Print a new random webhook secret (whsec_...) to share with the receiver."""
     click.echo(new_secret())
+
+
+def _horizon(value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise InvalidInput(f"--horizon {value!r}: {exc}") from None
+
+
+@click.command("uplift")
+@click.option("--horizon", default="30d", show_default=True, help="How long after the first action a conversion counts (e.g. 14d).")
+@click.option("--outcome", type=click.Choice(OUTCOMES), default="opened", show_default=True,
+              help="opened: an opportunity for the account was opened; won: one closed won.")
+@click.option("--policy", default=None, help="Only this policy's actions.")
+@click.option("--since", type=click.DateTime(), default=None, help="First action at or after this time (UTC).")
+@click.option("--until", type=click.DateTime(), default=None, help="First action before this time (UTC).")
+@click.pass_context
+def uplift_command(ctx: click.Context, horizon: str, outcome: str, policy: str | None,
+                   since: datetime | None, until: datetime | None) -> None:
+    """Conversion of accounts acted on against held-out accounts, with 95% confidence intervals."""
+    with Graph(settings_from(ctx)) as graph:
+        report = measure_uplift(
+            graph, horizon=_horizon(horizon), outcome=outcome, policy=policy,
+            since=since.replace(tzinfo=UTC) if since else None, until=until.replace(tzinfo=UTC) if until else None,
+        )
+    for name, group in (("treated", report.treated), ("holdout", report.holdout)):
+        low, high = group.interval
+        click.echo(f"{name:<8} {group.accounts:>7} accounts  {group.converted:>6} converted  "
+                   f"rate {group.rate:.2%}  95% CI [{low:.2%}, {high:.2%}]")
+    low, high = report.difference_interval
+    click.echo(f"uplift   {report.difference:+.2%} points, 95% CI [{low:+.2%}, {high:+.2%}]; "
+               f"relative {report.relative_lift:+.1%}")
+    if report.in_both_groups:
+        click.echo(f"warning: {report.in_both_groups} accounts are in both groups (holdout fraction or salt changed)", err=True)

@@ -269,3 +269,28 @@ WHERE x.status = '{PENDING}' AND x.kind IN $kinds
 WITH min(CASE WHEN x.lease_until > x.next_attempt_at THEN x.lease_until ELSE x.next_attempt_at END) AS next_due
 RETURN next_due, datetime() AS now
 """
+
+# --- uplift -----------------------------------------------------------------------------------------
+
+# One row per (account, group): the account's first policy action in the window, and whether it
+# converted within the horizon after it. The account is the unit of randomisation, so it is the unit
+# counted. Treated means assigned to treatment (every status but holdout): intention to treat.
+UPLIFT_UNITS = f"""
+MATCH (x:{Label.ACTION})
+WHERE x.source = 'policy' AND x.kind IN $kinds AND x.account_id IS NOT NULL
+  AND ($policy IS NULL OR x.policy = $policy)
+  AND ($since IS NULL OR x.triggered_at >= $since) AND ($until IS NULL OR x.triggered_at < $until)
+WITH x.account_id AS account_id, CASE WHEN x.status = '{HOLDOUT}' THEN 'holdout' ELSE 'treated' END AS grp,
+     min(x.triggered_at) AS first_at
+MATCH (a:{Label.ACCOUNT} {{id: account_id}})
+RETURN grp, account_id,
+  CASE $outcome
+    WHEN 'won' THEN EXISTS {{
+      MATCH (o:{Label.OPPORTUNITY})-[:{RelType.FOR_ACCOUNT}]->(a)
+      WHERE o.is_won AND o.closed_at > first_at AND o.closed_at <= first_at + $horizon }}
+    ELSE EXISTS {{
+      MATCH (o:{Label.OPPORTUNITY})-[:{RelType.FOR_ACCOUNT}]->(a)
+      WHERE o.created_at > first_at AND o.created_at <= first_at + $horizon }}
+  END AS converted
+ORDER BY grp, account_id
+"""
