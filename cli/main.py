@@ -64,8 +64,6 @@ def _register_commands() -> None:
     cli.add_command(generate)
     from kgcrm.commands_actions import actions_group, dispatch_command, policies_group, uplift_command, webhook_secret_command
     for command in (dispatch_command, actions_group, policies_group, uplift_command, webhook_secret_command): cli.add_command(command)
-    from kgcrm.commands_actions import actions_group, dispatch_command, policies_group, webhook_secret_command
-    for command in (dispatch_command, actions_group, policies_group, webhook_secret_command): cli.add_command(command)
 
 
 _register_commands()
