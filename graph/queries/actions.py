@@ -294,3 +294,11 @@ RETURN grp, account_id,
   END AS converted
 ORDER BY grp, account_id
 """
+
+# --- benchmark seeding (bench/bench_outbox.py) --------------------------------------------------------
+
+BENCH_CREATE_ACCOUNTS = f"""
+UNWIND $rows AS row
+MERGE (u:{Label.USER} {{id: row.owner_id}})
+CREATE (u)-[:{RelType.OWNS}]->(:{Label.ACCOUNT} {{id: row.id, name: row.name}})
+"""
