@@ -158,7 +158,7 @@ def _apply_batch(
     }
     states = {
         row["id"]: _TriggerState(armed=row["armed"], last_fired_at=_native(row["last_fired_at"]))
-        for row in tx.run(q.LOCK_TRIGGER_STATES, rows=list(state_rows.values())).data()
+        for row in (tx.run(q.LOCK_TRIGGER_STATES, rows=list(state_rows.values())).data() if state_rows else [])
     }
     existing = {row["id"] for row in tx.run(q.EXISTING_SCORE_CHANGES, ids=[sc_id for sc_id, _, _ in batch]).data()}
     fresh = []
@@ -211,12 +211,14 @@ def _apply_batch(
         if score_rows[label]:
             tx.run(q.write_score_changes(label), rows=score_rows[label], write_scores=write_scores).consume()
     _write_actions(tx, action_rows)
-    tx.run(q.SAVE_TRIGGER_STATES, rows=[
-        {"id": key, "armed": states[key].armed, "last_fired_at": states[key].last_fired_at,
-         "last_score": states[key].last_score}
-        for key in sorted(touched_states)
-    ]).consume()
-    tx.run(q.SAVE_QUOTAS, rows=[{"id": key, "count": count} for key, count in quotas.items()]).consume()
+    if touched_states:
+        tx.run(q.SAVE_TRIGGER_STATES, rows=[
+            {"id": key, "armed": states[key].armed, "last_fired_at": states[key].last_fired_at,
+             "last_score": states[key].last_score}
+            for key in sorted(touched_states)
+        ]).consume()
+    if quotas:
+        tx.run(q.SAVE_QUOTAS, rows=[{"id": key, "count": count} for key, count in quotas.items()]).consume()
     return report
 
 
