@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from kgcrm.actions import metrics
 from kgcrm.actions.webhooks import headers, secret_key
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import DispatchConfigError
@@ -126,6 +127,10 @@ class Dispatcher:
             outcome = self._post(claimed)
         with self._report_lock:
             self.report.outcomes[outcome] += 1
+        metrics.DELIVERIES.labels(kind=action["kind"], outcome=outcome).inc()
+        if outcome in ("delivered", "task_created") and action.get("created_at") is not None:
+            committed = action["created_at"].to_native()
+            metrics.COMMIT_TO_DELIVERED_SECONDS.observe(max(0.0, (datetime.now(UTC) - committed).total_seconds()))
         return outcome
 
     def _post(self, claimed: dict[str, Any]) -> str:
@@ -143,7 +148,9 @@ class Dispatcher:
             error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        elapsed_ms = int((time.monotonic() - started) * 1000)
+        elapsed = time.monotonic() - started
+        metrics.ATTEMPT_SECONDS.observe(elapsed)
+        elapsed_ms = int(elapsed * 1000)
         log_entry = f"{datetime.now(UTC).isoformat(timespec='milliseconds')} #{attempt} {error or status_code} {elapsed_ms}ms"
         if error is None:
             self.graph.write(q.MARK_DELIVERED, {"id": action["id"], "status_code": status_code, "log_entry": log_entry})
@@ -188,6 +195,7 @@ class Dispatcher:
     def _idle_seconds(self) -> float:
         """Sleep until the next pending action falls due, but never longer than the poll interval."""
         row = self.graph.read(q.NEXT_DUE, {"kinds": list(q.DISPATCHED_KINDS)})[0]
+        metrics.OUTBOX_DUE.set(row["pending"])
         poll = self.settings.dispatch_poll_seconds
         if row["next_due"] is None:
             return poll

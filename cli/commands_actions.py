@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from prometheus_client import start_http_server
 
 from kgcrm.actions.dispatch import Dispatcher
 from kgcrm.actions.policies import load_policies, parse_duration
@@ -22,14 +23,18 @@ from kgcrm.graph.queries.actions import ACTION_STATUSES
 
 @click.command("dispatch")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit (retries still in backoff wait for the next run).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve Prometheus metrics on this port (kgcrm_dispatch_*).")
 @click.pass_context
-def dispatch_command(ctx: click.Context, once: bool) -> None:
+def dispatch_command(ctx: click.Context, once: bool, metrics_port: int | None) -> None:
     """Deliver the action outbox: signed webhooks (KGCRM_WEBHOOK_URL) and owner Tasks, until stopped.
 
     SIGTERM or Ctrl-C stops it after the deliveries in flight; a killed dispatcher's claims expire
     after KGCRM_DISPATCH_LEASE seconds and are delivered by the next one.
     """
     settings = settings_from(ctx)
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.api_host)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

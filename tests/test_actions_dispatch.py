@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kgcrm.actions.dispatch import Dispatcher
 from kgcrm.actions.outbox import ScoreChangeInput, apply_score_changes
@@ -145,9 +146,13 @@ def test_delivers_signed_webhooks_and_creates_owner_tasks(graph: Graph, receiver
     r = receiver()
     settings = _settings(graph, r.url)
     ids = _outbox(graph, settings, 2, action="both")
+    sample = "kgcrm_dispatch_deliveries_total"
+    before = REGISTRY.get_sample_value(sample, {"kind": "webhook", "outcome": "delivered"}) or 0.0
     with Dispatcher(graph, settings) as dispatcher:
         report = dispatcher.run(once=True)
     assert report.outcomes == {"delivered": 2, "task_created": 2}
+    assert REGISTRY.get_sample_value(sample, {"kind": "webhook", "outcome": "delivered"}) == before + 2
+    assert REGISTRY.get_sample_value(sample, {"kind": "task", "outcome": "task_created"}) >= 2
     assert set(_statuses(graph).values()) == {"delivered"}
     webhook_ids = {r["id"] for r in graph.read("MATCH (x:Action {kind: 'webhook'}) RETURN x.id AS id")}
     assert webhook_ids <= set(ids) and len(webhook_ids) == 2

@@ -266,8 +266,9 @@ RETURN x.status AS status, count(*) AS count ORDER BY status
 NEXT_DUE = f"""
 MATCH (x:{Label.ACTION})
 WHERE x.status = '{PENDING}' AND x.kind IN $kinds
-WITH min(CASE WHEN x.lease_until > x.next_attempt_at THEN x.lease_until ELSE x.next_attempt_at END) AS next_due
-RETURN next_due, datetime() AS now
+WITH min(CASE WHEN x.lease_until > x.next_attempt_at THEN x.lease_until ELSE x.next_attempt_at END) AS next_due,
+     count(x) AS pending
+RETURN next_due, pending, datetime() AS now
 """
 
 # --- uplift -----------------------------------------------------------------------------------------
