@@ -1,13 +1,14 @@
 """Filtered, ordered, paginated lists for the API's Relay connections, and their count queries.
 
-Filters are parameters that are null when unused; ordering comes from a fixed map in code. Name
-search starts from the `entity_names` full-text index; the search text is escaped by the caller.
+Filters are parameters that are null when unused; ordering comes from a fixed map in code. A list
+starts from the caller's book (`api_scope.book`); name search starts from the `entity_names` full-text
+index instead and checks each hit's visibility; the search text is escaped by the caller.
 """
 
 from typing import NamedTuple
 
 from kgcrm.graph.model import Label, RelType
-from kgcrm.graph.queries.api_scope import VISIBLE_BY_LABEL
+from kgcrm.graph.queries.api_scope import VISIBLE_BY_LABEL, book
 
 # Sort keys per field name; unscored or unnamed nodes sort last in either direction.
 ORDER_KEYS = {
@@ -59,22 +60,24 @@ class ListQueries(NamedTuple):
     count: str
 
 
-def _match(label: Label, searching: bool) -> str:
+def _match(label: Label, searching: bool) -> tuple[str, tuple[str, ...]]:
+    """Where the list starts, and the scope condition still to check on `n` (none for a book walk)."""
     if searching:
         return (
             "CALL db.index.fulltext.queryNodes('entity_names', $search) YIELD node AS n, score AS relevance\n"
-            f"WITH n, relevance WHERE n:{Label(label)}"
+            f"WITH n, relevance WHERE n:{Label(label)}",
+            (VISIBLE_BY_LABEL[Label(label)]("n"),),
         )
-    return f"MATCH (n:{Label(label)})"
+    return book(label, "n"), ()
 
 
 def list_queries(label: Label, order_field: str, descending: bool, *, searching: bool) -> ListQueries:
     """The page query (`$offset`, `$limit`) and the count query for one label, order and search mode."""
     label = Label(label)
-    where = " AND ".join((*_FILTERS_BY_LABEL[label], VISIBLE_BY_LABEL[label]("n")))
+    match, scope = _match(label, searching)
+    where = " AND ".join((*_FILTERS_BY_LABEL[label], *scope))
     key = ORDER_KEYS[order_field]
     direction = "DESC" if descending else "ASC"
-    match = _match(label, searching)
     keyword = "AND" if searching else "WHERE"
     page = f"""
 {match}

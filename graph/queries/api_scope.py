@@ -108,3 +108,38 @@ VISIBLE_BY_LABEL = {
     Label.CAMPAIGN: lambda var: reference_visible(),
     Label.MODEL_VERSION: lambda var: reference_visible(),
 }
+
+
+def book(label: Label, var: str) -> str:
+    """A CALL that binds `var` to every node of `label` the caller may see, walking from the caller.
+
+    Equivalent to filtering every node with its visibility fragment, but a scoped caller's list starts
+    from their own book (their accounts, or their team's) instead of scanning the whole label; the
+    branches for other roles are cut by their `$role` test before they touch the graph.
+    """
+    n = _var(var)
+    label = Label(label)
+    if label == Label.ACCOUNT:
+        reach = f"(a:{Label.ACCOUNT})"
+        tail = "RETURN a AS node"
+    elif label == Label.CONTACT:
+        reach = f"(a:{Label.ACCOUNT})<-[w:{RelType.WORKS_AT}]-(c:{Label.CONTACT})"
+        tail = "AND w.until IS NULL RETURN DISTINCT c AS node"
+    elif label == Label.OPPORTUNITY:
+        reach = f"(a:{Label.ACCOUNT})<-[:{RelType.FOR_ACCOUNT}]-(o:{Label.OPPORTUNITY})"
+        tail = "RETURN DISTINCT o AS node"
+    else:
+        raise ValueError(f"no book walk for {label}")
+    lines = (
+        "CALL () {",
+        f"  MATCH (x:{label}) WHERE $role = '{ADMIN}' RETURN x AS node",
+        "  UNION",
+        f"  MATCH (:{Label.USER} {{id: $user_id}})<-[:{RelType.REPORTS_TO}*0..]-(:{Label.USER})-[:{RelType.OWNS}]->{reach}",
+        f"  WHERE $role = '{MANAGER}' {tail}",
+        "  UNION",
+        f"  MATCH (:{Label.USER} {{id: $user_id}})-[:{RelType.OWNS}]->{reach}",
+        f"  WHERE $role = '{ACCOUNT_MANAGER}' {tail}",
+        "}",
+        f"WITH node AS {n}",
+    )
+    return "\n".join(lines)
