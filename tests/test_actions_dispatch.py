@@ -295,3 +295,21 @@ def test_a_killed_dispatcher_loses_nothing_and_the_receiver_acts_once(
     assert all(req["valid"] for req in r.requests)
     # The receiver had acted on the requests in flight when the first dispatcher died; they came again.
     assert r.duplicates >= 1
+
+
+def test_two_dispatchers_never_claim_the_same_action(graph: Graph, receiver: Any) -> None:
+    r = receiver(delay=0.05)
+    settings = _settings(graph, r.url, dispatch_concurrency=3)
+    ids = _outbox(graph, settings, 24)
+    dispatchers = [Dispatcher(graph, settings) for _ in range(2)]
+    threads = [threading.Thread(target=d.run, kwargs={"once": True}) for d in dispatchers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert set(_statuses(graph).values()) == {"delivered"}
+    assert sorted(req["id"] for req in r.requests) == sorted(ids)  # each exactly once: claims are exclusive
+    assert r.duplicates == 0
+    assert sum(d.report.outcomes["delivered"] for d in dispatchers) == 24
+    for d in dispatchers:
+        d.close()

@@ -6,6 +6,7 @@ idempotent re-application and the atomicity of score change and action.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -264,3 +265,23 @@ def test_holdout_is_assigned_per_account_and_stays_put(graph: Graph) -> None:
     assert held == {a for a in by_account if holdout_group(a, 0.5, "test-salt") == "holdout"}
     assert 8 <= len(held) <= 32
     assert {s for statuses in by_account.values() for s in statuses} == {"holdout", "pending"}
+
+
+def test_concurrent_application_of_one_batch_writes_it_once(world: Graph, settings: Settings) -> None:
+    policies = _policies("""
+  - {name: hot, label: Account, enter: 0.8, rearm: 0.6, daily_cap_per_owner: 3, action: webhook}
+""")
+    batch = [change(f"a{i}", 0.5, 0.9, i) for i in range(1, 7)]
+    reports: list = []
+    threads = [threading.Thread(target=lambda: reports.append(apply_score_changes(world, batch, policies, settings)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(reports) == 3
+    assert sorted(r.written for r in reports) == [0, 0, 6]
+    assert _count(world, "ScoreChange") == 6
+    # u1's cap of 3 holds across the racing transactions: a1..a3, then a5 (u2) and a6 (unowned).
+    assert sorted(x["node"] for x in _actions(world)) == ["a1", "a2", "a3", "a5", "a6"]
+    assert world.read("MATCH (q:ActionQuota {owner_id: 'u1'}) RETURN q.count AS n")[0]["n"] == 3
