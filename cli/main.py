@@ -64,6 +64,8 @@ def _register_commands() -> None:
     cli.add_command(generate)
     from kgcrm.commands_actions import actions_group, dispatch_command, policies_group, uplift_command, webhook_secret_command
     for command in (dispatch_command, actions_group, policies_group, uplift_command, webhook_secret_command): cli.add_command(command)
+    from kgcrm.commands_ml import drift, models, retrain_command, rollback_command, score
+    for command in (models, score, retrain_command, rollback_command, drift): cli.add_command(command)
 
 
 _register_commands()

@@ -99,6 +99,18 @@ class DatasetError(KgcrmError):
     exit_code = 12
 
 
+class ModelError(KgcrmError):
+    """A model version or its weights file is missing, unreadable or does not fit the task asked for."""
+
+    exit_code = 13
+
+
+class RetrainLocked(KgcrmError):
+    """Another retraining of the same task holds the retrain lock; this one waited and gave up, or did not wait."""
+
+    exit_code = 14
+
+
 class PolicyError(InvalidInput):
     """A trigger policy file (YAML) is invalid; the message names the file, the field and why."""
 

@@ -29,6 +29,9 @@ class Label(StrEnum):
     TASK = "Task"
     TRIGGER_STATE = "TriggerState"
     ACTION_QUOTA = "ActionQuota"
+    # ML: one batch scoring run (counts, distribution, drift) and the retrain lock (a lease per task).
+    SCORE_RUN = "ScoreRun"
+    RETRAIN_LOCK = "RetrainLock"
 
 
 class RelType(StrEnum):

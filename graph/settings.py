@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     # sampled mini-batches instead of one full-batch pass.
     ml_threads: int = Field(2, ge=1, le=256, validation_alias="KGCRM_ML_THREADS")
     ml_full_batch_max_nodes: int = Field(2_000_000, ge=1, validation_alias="KGCRM_ML_FULL_BATCH_MAX_NODES")
+    # ML registry and scoring (docs/ml.md): where weights live (default KGCRM_HOME/models), how much a
+    # score must move to be rewritten, the retraining gate, the retrain lock's lease and drift's alarm.
+    ml_model_dir: Path | None = Field(None, validation_alias="KGCRM_MODEL_DIR")
+    ml_cutoffs: int = Field(12, ge=3, le=120, validation_alias="KGCRM_ML_CUTOFFS")
+    ml_score_epsilon: float = Field(0.005, ge=0, le=1, validation_alias="KGCRM_SCORE_EPSILON")
+    ml_gate_auroc_tolerance: float = Field(0.01, ge=-1, le=1, validation_alias="KGCRM_GATE_AUROC_TOLERANCE")
+    ml_gate_ece_tolerance: float = Field(0.01, ge=-1, le=1, validation_alias="KGCRM_GATE_ECE_TOLERANCE")
+    ml_gate_baseline_margin: float = Field(0.0, ge=-1, le=1, validation_alias="KGCRM_GATE_BASELINE_MARGIN")
+    ml_lock_lease_seconds: float = Field(900.0, gt=0, validation_alias="KGCRM_RETRAIN_LOCK_LEASE")
+    ml_drift_psi_threshold: float = Field(0.25, gt=0, validation_alias="KGCRM_DRIFT_PSI_THRESHOLD")
 
     # Activation (docs/activation.md): trigger policies, the webhook dispatcher and holdouts.
     policies_file: Path | None = Field(None, validation_alias="KGCRM_POLICIES_FILE")
@@ -118,6 +128,11 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @property
+    def model_dir(self) -> Path:
+        """Where model weights are kept: KGCRM_MODEL_DIR, or `models` under KGCRM_HOME."""
+        return self.ml_model_dir if self.ml_model_dir is not None else self.home / "models"
 
     @property
     def bolt_host(self) -> str:

@@ -18,7 +18,7 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import InvalidInput
 from kgcrm.graph.model import Label
 from kgcrm.ml.export import GraphExport
-from kgcrm.ml.features import DAY, Snapshot, degree_features, neighbour_aggregates, take_snapshot
+from kgcrm.ml.features import DAY, Snapshot, degree_features, degree_names, neighbour_aggregates, take_snapshot
 from kgcrm.ml.tasks import Task, TaskRows, task_rows
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,11 @@ def gnn_inputs(snapshot: Snapshot, label: Label) -> np.ndarray:
     return np.concatenate([snapshot.own[label], degree_features(snapshot, label)], axis=1)
 
 
+def gnn_input_names(snapshot: Snapshot, label: Label) -> list[str]:
+    """The column names of `gnn_inputs`, which a saved model uses to line up a later snapshot's columns."""
+    return list(snapshot.own_names[label]) + degree_names(snapshot, label)
+
+
 def graph_labels(dataset: PointInTimeDataset) -> list[Label]:
     """The node labels the GNN sees: every exported label except Activity (folded into features)."""
     return [label for label, table in dataset.export.nodes.items() if label != Label.ACTIVITY and len(table)]
@@ -131,26 +136,53 @@ def to_hetero_data(dataset: PointInTimeDataset, part: Part) -> HeteroData:
 
     The target type carries `seed` (positions of the scored nodes) and `y` (their labels).
     """
-    snapshot = part.snapshot
+    data, new_index = snapshot_data(part.snapshot, graph_labels(dataset), dataset.norm)
+    target = dataset.task.target
+    data[target.value].seed = torch.from_numpy(new_index[target][part.rows.index])
+    data[target.value].y = torch.from_numpy(part.rows.label)
+    return data
+
+
+def snapshot_data(
+    snapshot: Snapshot,
+    labels: list[Label],
+    norm: dict[Label, tuple[np.ndarray, np.ndarray]],
+    names: dict[Label, list[str]] | None = None,
+) -> tuple[HeteroData, dict[Label, np.ndarray]]:
+    """Normalised GNN inputs of the nodes alive in the snapshot and the relationships between them.
+
+    With `names` (a saved model's input columns), columns are matched by name: a column the model
+    never saw is dropped, one the snapshot lacks is set to the training mean (0 after normalising).
+    Returns the data and, per label, the map from export row to position in the data (-1: not alive).
+    """
     data = HeteroData()
     new_index: dict[Label, np.ndarray] = {}
-    for label in graph_labels(dataset):
+    for label in labels:
         alive = snapshot.alive[label]
-        mean, std = dataset.norm[label]
-        x = (gnn_inputs(snapshot, label)[alive] - mean) / std
+        mean, std = norm[label]
+        x = gnn_inputs(snapshot, label)[alive]
+        if names is not None:
+            x = _align(x, gnn_input_names(snapshot, label), names[label], mean)
+        x = (x - mean) / std
         data[label.value].x = torch.from_numpy(x.astype(np.float32))
         data[label.value].row = torch.from_numpy(np.flatnonzero(alive))
-        new_index[label] = np.cumsum(alive) - 1
+        new_index[label] = np.where(alive, np.cumsum(alive) - 1, -1)
     for key, (src, dst) in snapshot.edges.items():
         if key[0] not in new_index or key[2] not in new_index:
             continue
         edge_index = torch.from_numpy(np.stack([new_index[key[0]][src], new_index[key[2]][dst]]).astype(np.int64))
         data[edge_type(key)].edge_index = edge_index
         data[edge_type(key, reverse=True)].edge_index = edge_index.flip(0)
-    target = dataset.task.target
-    data[target.value].seed = torch.from_numpy(new_index[target][part.rows.index])
-    data[target.value].y = torch.from_numpy(part.rows.label)
-    return data
+    return data, new_index
+
+
+def _align(x: np.ndarray, have: list[str], want: list[str], fill: np.ndarray) -> np.ndarray:
+    position = {name: i for i, name in enumerate(have)}
+    out = np.tile(fill.astype(np.float32), (len(x), 1))
+    for j, name in enumerate(want):
+        if name in position:
+            out[:, j] = x[:, position[name]]
+    return out
 
 
 def tabular(dataset: PointInTimeDataset, split: str, neighbours: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:

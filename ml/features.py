@@ -99,11 +99,34 @@ def _own_features(
                  np.where(np.isnan(days_open), 0.0, np.log1p(np.clip(days_open, 0, None)))]
         names += ["closed", "won", "lost", "log_days_open"]
 
+    if label == Label.CONTACT:
+        tenure_cols, tenure_names = _tenure_features(export, n, cutoff)
+        cols += tenure_cols
+        names += tenure_names
+
     act_cols, act_names = _activity_features(export, label, n, cutoff, edges)
     cols += act_cols
     names += act_names
     features = np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((n, 0), np.float32)
     return features, names
+
+
+def _tenure_features(export: GraphExport, n: int, cutoff: float) -> tuple[list[np.ndarray], list[str]]:
+    """How long ago a contact joined its current employer, and how many employers it has left.
+
+    A person who just changed company is a fact about the person at T, read from WORKS_AT's since/until.
+    """
+    table = export.edges.get((Label.CONTACT, RelType.WORKS_AT, Label.ACCOUNT))
+    if table is None:
+        return [], []
+    started = np.isnan(table.start) | (table.start < cutoff)
+    current = started & (np.isnan(table.end) | (table.end > cutoff))
+    left = started & (table.end <= cutoff)
+    latest = np.full(n, -np.inf)
+    np.maximum.at(latest, table.src[current], np.where(np.isnan(table.start[current]), -np.inf, table.start[current]))
+    days = np.where(np.isinf(latest), 3650.0, np.clip((cutoff - latest) / DAY, 0, None))
+    past = np.bincount(table.src[left], minlength=n).astype(float)
+    return [np.log1p(days), np.log1p(past)], ["log_days_in_current_job", "log_past_employers"]
 
 
 def _one_hot(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -170,6 +193,19 @@ def neighbour_aggregates(snapshot: Snapshot, label: Label) -> tuple[np.ndarray, 
     if not cols:
         return np.zeros((n, 0), np.float32), []
     return np.concatenate(cols, axis=1).astype(np.float32), names
+
+
+def degree_names(snapshot: Snapshot, label: Label) -> list[str]:
+    """The names of `degree_features` columns, in the same order."""
+    names = []
+    for (src_label, rel, dst_label), _ in sorted(snapshot.edges.items()):
+        if Label.ACTIVITY in (src_label, dst_label):
+            continue
+        if dst_label == label:
+            names.append(f"degree_in_{rel.value.lower()}_{src_label.value.lower()}")
+        if src_label == label:
+            names.append(f"degree_out_{rel.value.lower()}_{dst_label.value.lower()}")
+    return names
 
 
 def degree_features(snapshot: Snapshot, label: Label) -> np.ndarray:

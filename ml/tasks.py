@@ -93,6 +93,22 @@ def task_rows(task: Task, export: GraphExport, cutoff: float, graph: Graph | Non
     return _custom(task, export, cutoff, graph)
 
 
+def scoring_index(task: Task, export: GraphExport, cutoff: float, graph: Graph | None = None) -> np.ndarray:
+    """Rows of the target's node table to score at `cutoff` (no label needed): what exists and is still open."""
+    if task.name == "account_intent":
+        return np.flatnonzero(_existed(export.nodes[Label.ACCOUNT].created_at, cutoff))
+    if task.name == "opportunity_win":
+        opps = export.nodes[Label.OPPORTUNITY]
+        return np.flatnonzero(_existed(opps.created_at, cutoff) & ~(opps.numbers["closed_at"] <= cutoff))
+    if graph is None:
+        raise InvalidInput("a custom task needs the graph to run its queries")
+    params = {"cutoff": dt.datetime.fromtimestamp(cutoff, dt.UTC), "horizon": dt.timedelta(days=task.horizon_days)}
+    rows_of = export.index_of(task.target)
+    entities = _run_custom(graph, task.entity_query or "", params, "entity_query", ("id",))
+    alive = _existed(export.nodes[task.target].created_at, cutoff)
+    return np.asarray(sorted({rows_of[r["id"]] for r in entities if r["id"] in rows_of and alive[rows_of[r["id"]]]}), dtype=np.int64)
+
+
 def _existed(created_at: np.ndarray, cutoff: float) -> np.ndarray:
     # A node without created_at is reference data that has always been there.
     return np.isnan(created_at) | (created_at < cutoff)

@@ -23,6 +23,7 @@ from kgcrm.ml.model import IntentGNN
 from kgcrm.ml.sampler import NeighbourSampler
 
 logger = logging.getLogger(__name__)
+GNN_NAME = "GNN (HeteroConv SAGE)"
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,24 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@dataclass
+class TrainedGnn:
+    """The trained network, what it was built for, and its validation and test logits."""
+
+    model: IntentGNN
+    in_dims: dict[str, int]
+    edge_types: list[tuple[str, str, str]]
+    scores: Scores
+    best_epoch: int
+
+
 def train_gnn(dataset: PointInTimeDataset, config: GnnConfig = GnnConfig()) -> Scores:
     """Train on the training cutoffs, select the epoch on validation AUROC, return validation and test logits."""
+    return fit_gnn(dataset, config).scores
+
+
+def fit_gnn(dataset: PointInTimeDataset, config: GnnConfig = GnnConfig()) -> TrainedGnn:
+    """Train on the training cutoffs and keep the network with the best validation AUROC."""
     seed_everything(config.seed)
     torch.set_num_threads(config.threads)
     dev = device()
@@ -63,8 +80,9 @@ def train_gnn(dataset: PointInTimeDataset, config: GnnConfig = GnnConfig()) -> S
     graphs = {split: [to_hetero_data(dataset, part) for part in parts] for split, parts in dataset.parts.items()}
     first = graphs["train"][0]
     edge_types = sorted({et for gs in graphs.values() for g in gs for et in g.edge_types})
+    in_dims = {t: first[t].x.shape[1] for t in first.node_types}
     model = IntentGNN(
-        {t: first[t].x.shape[1] for t in first.node_types}, edge_types, target,
+        in_dims, edge_types, target,
         hidden=config.hidden, layers=config.layers, dropout=config.dropout,
     ).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -126,4 +144,5 @@ def train_gnn(dataset: PointInTimeDataset, config: GnnConfig = GnnConfig()) -> S
 
     val_logits, val_y = test("val")
     test_logits, test_y = test("test")
-    return Scores("GNN (HeteroConv SAGE)", val_logits, val_y, test_logits, test_y)
+    scores = Scores(GNN_NAME, val_logits, val_y, test_logits, test_y)
+    return TrainedGnn(model.cpu().eval(), in_dims, edge_types, scores, best_epoch)

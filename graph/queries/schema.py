@@ -81,6 +81,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        6,
+        "ML registry: model versions by task and status, scoring runs, the retrain lock",
+        (
+            "CREATE INDEX model_version_task IF NOT EXISTS FOR (n:ModelVersion) ON (n.task, n.status)",
+            "CREATE CONSTRAINT score_run_id IF NOT EXISTS FOR (n:ScoreRun) REQUIRE n.id IS UNIQUE",
+            "CREATE INDEX score_run_task IF NOT EXISTS FOR (n:ScoreRun) ON (n.task, n.finished_at)",
+            "CREATE CONSTRAINT retrain_lock_task IF NOT EXISTS FOR (n:RetrainLock) REQUIRE n.task IS UNIQUE",
+        ),
+    ),
+    Migration(
         10,
         "activation: trigger state, owner quotas, tasks, the outbox's due index",
         (

@@ -1,0 +1,218 @@
+"""Registry, write-back, gate, rollback, the retrain lock and drift, on a small planted world in a real Neo4j."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kgcrm.graph.driver import Graph
+from kgcrm.graph.errors import ModelError, RetrainLocked
+from kgcrm.graph.settings import Settings
+from kgcrm.ml.drift import psi, reference_histogram
+from kgcrm.ml.registry import get_model, list_models, load_model, production_model
+from kgcrm.ml.retrain import _try_lock, retrain, retrain_lock, rollback
+from kgcrm.ml.score import score_task
+from kgcrm.ml.tasks import load_task
+from kgcrm.ml.train import GnnConfig
+
+from test_ml_pipeline import FIRST_CUTOFF, N_CUTOFFS, build_planted_world
+
+KGCRM = str(Path(sys.executable).parent / "kgcrm")
+# The window's test cutoff is the last planted cutoff: as of one horizon after it.
+AS_OF = (FIRST_CUTOFF + dt.timedelta(days=30 * (N_CUTOFFS - 1) + 30)).timestamp()
+TINY_GNN = GnnConfig(hidden=16, epochs=15, patience=6, seed=3, threads=1)
+ACCOUNTS = 120
+TASK = load_task("account_intent")
+
+
+@pytest.fixture
+def settings(neo4j_server, tmp_path: Path) -> Settings:
+    return neo4j_server.settings.model_copy(update={
+        "ml_model_dir": tmp_path / "models", "ml_cutoffs": N_CUTOFFS, "ml_threads": 1,
+        # The planted signal is as easy for LightGBM as for the GNN; the baseline rule is tested apart.
+        "ml_gate_baseline_margin": -1.0,
+    })
+
+
+@pytest.fixture
+def world(graph: Graph) -> Graph:
+    build_planted_world(graph, -2.0, accounts=ACCOUNTS)
+    return graph
+
+
+def _retrain(graph: Graph, settings: Settings, **updates):
+    return retrain(graph, settings.model_copy(update=updates), TASK, config=TINY_GNN, as_of=AS_OF)
+
+
+def _scores(graph: Graph) -> dict[str, tuple[float, str]]:
+    rows = graph.read("MATCH (a:Account) RETURN a.id AS id, a.intent_score AS score, a.intent_model AS model")
+    return {r["id"]: (r["score"], r["model"]) for r in rows}
+
+
+def test_promotion_registers_the_model_and_writes_explained_scores(world: Graph, settings: Settings) -> None:
+    result = _retrain(world, settings)
+    assert result.promoted, result.reason
+    version = production_model(world, "account_intent")
+    assert version is not None and version.id == "account_intent-v1" == result.candidate.id
+    assert version.props["status"] == version.props["stage"] == "production"
+    assert version.get("metrics")["auroc"] > 0.8
+    assert set(version.get("baseline_metrics")) == {"LightGBM own", "LightGBM own+1hop"}
+    assert version.get("data")["rows"]["test"] == ACCOUNTS and len(version.props["weights_sha256"]) == 64
+    assert (settings.model_dir / "account_intent-v1.pt").exists()
+
+    row = world.read("""
+        MATCH (a:Account)
+        RETURN count(a) AS accounts, count(a.intent_score) AS scored,
+               sum(CASE WHEN a.intent_model = 'account_intent-v1' THEN 1 ELSE 0 END) AS by_v1,
+               min(a.intent_score) AS low, max(a.intent_score) AS high,
+               sum(CASE WHEN a.intent_scored_at IS NOT NULL AND size(a.intent_drivers) <= 3 THEN 1 ELSE 0 END) AS explained
+    """)[0]
+    assert row["accounts"] == row["scored"] == row["by_v1"] == row["explained"] == ACCOUNTS
+    assert 0.0 <= row["low"] < row["high"] <= 1.0
+    run = world.read("MATCH (r:ScoreRun) RETURN r.scored AS scored, r.written AS written, r.model AS model")
+    assert run == [{"scored": ACCOUNTS, "written": ACCOUNTS, "model": "account_intent-v1"}]
+    assert world.read("MATCH (:ScoreChange)-[:ABOUT]->(:Account) RETURN count(*) AS n")[0]["n"] == ACCOUNTS
+
+    # Rescoring unchanged data writes nothing; only moves larger than epsilon are rewritten.
+    world.write("""
+        MATCH (a:Account) WITH a ORDER BY a.id
+        WITH collect(a) AS accounts
+        FOREACH (a IN accounts[0..5] | SET a.intent_score = a.intent_score + 0.001)
+        FOREACH (a IN accounts[5..8] | SET a.intent_score = a.intent_score * 0.5 + 0.3)
+    """)
+    again = score_task(world, settings, "account_intent", as_of=AS_OF)
+    assert (again.props["scored"], again.props["written"], again.props["unchanged"]) == (ACCOUNTS, 3, ACCOUNTS - 3)
+    assert world.read("MATCH (r:ScoreRun) RETURN count(r) AS n")[0]["n"] == 2
+
+    out = subprocess.run([KGCRM, "models", "--task", "account_intent"], env={
+        **_env(settings)}, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "account_intent-v1" in out.stdout and "production" in out.stdout
+
+
+def test_weights_are_loaded_safely_and_checked(world: Graph, settings: Settings) -> None:
+    _retrain(world, settings)
+    version = get_model(world, "account_intent-v1")
+    artifact = load_model(settings, version)
+    assert artifact.task.name == "account_intent" and artifact.names
+
+    path = settings.model_dir / version.props["weights_file"]
+    path.write_bytes(path.read_bytes() + b"tampered")
+    with pytest.raises(ModelError, match="SHA-256"):
+        load_model(settings, version)
+
+    # A file that would run code when unpickled is refused by weights_only loading.
+    evil = settings.model_dir / "evil.pt"
+    torch.save({"format": 1, "payload": threading.Lock}, evil)
+    from kgcrm.ml.artifact import load_artifact
+
+    with pytest.raises(ModelError, match="cannot be read safely"):
+        load_artifact(evil)
+
+
+def test_gate_refuses_a_candidate_and_records_why(world: Graph, settings: Settings) -> None:
+    assert _retrain(world, settings).promoted
+    before = _scores(world)
+
+    worse = _retrain(world, settings, ml_gate_auroc_tolerance=-0.5)
+    assert not worse.promoted and "worse than production" in worse.reason
+    beaten = _retrain(world, settings, ml_gate_baseline_margin=0.5)
+    assert not beaten.promoted and "below the better baseline" in beaten.reason
+
+    statuses = {v.id: (v.status, v.props.get("gate_passed"), v.props.get("gate_reason")) for v in list_models(world)}
+    assert statuses["account_intent-v1"][:2] == ("production", True)
+    assert statuses["account_intent-v2"][:2] == ("staged", False) and "production" in statuses["account_intent-v2"][2]
+    assert statuses["account_intent-v3"][:2] == ("staged", False) and "baseline" in statuses["account_intent-v3"][2]
+    assert _scores(world) == before, "a refused candidate must not touch the scores"
+
+
+def test_rollback_restores_the_previous_model_and_its_scores(world: Graph, settings: Settings) -> None:
+    assert _retrain(world, settings).promoted
+    v1_scores = _scores(world)
+    second = retrain(world, settings, TASK, config=GnnConfig(hidden=16, epochs=15, patience=6, seed=4, threads=1),
+                     as_of=AS_OF)
+    assert second.promoted and second.production_before == "account_intent-v1"
+    assert {model for _, model in _scores(world).values()} == {"account_intent-v2"}
+
+    restored, retired, run = rollback(world, settings, "account_intent", as_of=AS_OF)
+    assert (restored.id, retired) == ("account_intent-v1", "account_intent-v2")
+    statuses = {v.id: v.status for v in list_models(world)}
+    assert statuses == {"account_intent-v1": "production", "account_intent-v2": "retired"}
+    after = _scores(world)
+    assert {model for _, model in after.values()} == {"account_intent-v1"}
+    assert max(abs(after[k][0] - v1_scores[k][0]) for k in v1_scores) < 1e-6
+    assert run.props["written"] == ACCOUNTS
+
+    with pytest.raises(ModelError, match="no earlier production model"):
+        rollback(world, settings, "account_intent", as_of=AS_OF)
+
+
+def test_retrain_lock_lets_one_job_through_and_expires_after_a_crash(graph: Graph, settings: Settings) -> None:
+    # Two jobs at once: exactly one takes the lock.
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def contend(holder: str) -> None:
+        barrier.wait()
+        results.append(_try_lock(graph, "account_intent", holder, 60.0)[0])
+
+    threads = [threading.Thread(target=contend, args=(f"job-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True]
+
+    # The CLI's second retrain exits cleanly with one line and its own exit code.
+    out = subprocess.run([KGCRM, "retrain", "--task", "account_intent", "--quiet"], env=_env(settings),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 14, out.stderr
+    assert out.stderr.startswith("kgcrm: error: another retrain of 'account_intent' holds the lock")
+    assert "Traceback" not in out.stderr
+
+    # A crashed holder stops renewing: once its lease runs out, the next job gets the lock.
+    graph.write("MATCH (l:RetrainLock) SET l.expires_at = datetime() - duration({seconds: 1})")
+    with retrain_lock(graph, "account_intent", lease=60.0) as holder:
+        assert graph.read("MATCH (l:RetrainLock) RETURN l.holder AS h")[0]["h"] == holder
+        with pytest.raises(RetrainLocked):
+            with retrain_lock(graph, "account_intent", lease=60.0, wait=0.5, poll=0.1):
+                pass
+    assert graph.read("MATCH (l:RetrainLock) RETURN l.holder AS h")[0]["h"] is None
+
+
+def test_drift_is_recorded_and_flagged(world: Graph, settings: Settings) -> None:
+    rng = np.random.default_rng(0)
+    reference = reference_histogram(rng.normal(0, 1, 5000))
+    assert psi(reference, rng.normal(0, 1, 5000)) < 0.05
+    assert psi(reference, rng.normal(1.0, 1, 5000)) > 0.25
+
+    assert _retrain(world, settings).promoted
+    # Scored as of the training window's last cutoff, the graph is the one the reference came from.
+    same = score_task(world, settings, "account_intent", as_of=AS_OF - 30 * 86400.0)
+    assert same.props["score_psi"] < 0.01 and same.props["drift_flagged"] is False
+    # A year later every account has gone quiet: the score distribution has moved far from training.
+    later = score_task(world, settings, "account_intent", as_of=AS_OF + 365 * 86400.0)
+    assert later.props["drift_flagged"] is True and later.props["score_psi"] > 0.25
+
+    out = subprocess.run([KGCRM, "drift", "--task", "account_intent"], env=_env(settings),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "score distribution" in out.stdout and "FLAGGED" in out.stdout
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    import os
+
+    return {
+        **os.environ, "NEO4J_URI": settings.neo4j_uri, "NEO4J_USER": settings.neo4j_user,
+        "NEO4J_PASSWORD": settings.neo4j_password, "NEO4J_DATABASE": settings.neo4j_database,
+        "KGCRM_MODEL_DIR": str(settings.model_dir),
+    }
