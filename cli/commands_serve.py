@@ -26,14 +26,41 @@ def serve_api(settings: Settings, *, host: str | None = None, port: int | None =
     )
 
 
+def demo_banner(settings: Settings, *, key: str, host: str | None = None, port: int | None = None) -> str:
+    """What `make demo` prints before serving: where the API is, an admin key and a query to try."""
+    url = f"http://{host or settings.api_host}:{port if port is not None else settings.api_port}/graphql"
+    query = '{"query": "{ accounts(first: 5, orderBy: {field: SCORE, direction: DESC}) { totalCount edges { node { name score { value } owner { name } } } } }"}'
+    return (
+        f"GraphQL API at {url} (GraphiQL in a browser; docs/api.md)\n"
+        f"admin API key (shown once): {key}\n"
+        f"try:\n  curl -s {url} -H 'Authorization: Bearer {key}' -H 'content-type: application/json' \\\n"
+        f"    -d '{query}'"
+    )
+
+
+def serve_with_admin_key(settings: Settings, *, host: str | None = None, port: int | None = None,
+                         workers: int | None = None) -> None:
+    """Create an admin API key, print it with an example query, then serve (the end of `make demo`)."""
+    from kgcrm.gql.auth import create_api_key
+
+    with Graph(settings) as graph:
+        key = create_api_key(graph, role="admin", name="demo")
+    click.echo(demo_banner(settings, key=key.secret_key, host=host, port=port))
+    serve_api(settings, host=host, port=port, workers=workers)
+
+
 @click.command("serve")
 @click.option("--host", default=None, help="Interface to listen on (KGCRM_API_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (KGCRM_API_PORT, default 8000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (KGCRM_API_WORKERS).")
+@click.option("--print-admin-key", is_flag=True, help="Create an admin API key and print it with an example query first.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, print_admin_key: bool) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql when enabled; /metrics, /healthz, /readyz)."""
-    serve_api(settings_from(ctx), host=host, port=port, workers=workers)
+    if print_admin_key:
+        serve_with_admin_key(settings_from(ctx), host=host, port=port, workers=workers)
+    else:
+        serve_api(settings_from(ctx), host=host, port=port, workers=workers)
 
 
 @click.group("apikey")

@@ -7,6 +7,7 @@ failures come back as typed results (NotFound, NotAllowed, InvalidInput, ...) th
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -37,6 +38,8 @@ from kgcrm.gql.types.scores import ModelVersion
 MAX_TEXT = 500
 MAX_ID = 200
 MAX_RESCORE = 100
+# Reason codes become labels for retraining (docs/activation.md): short snake_case tokens.
+REASON_CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
 
 @strawberry.type(description="The stored activity, and whether this call stored it (false on a replay).")
@@ -122,18 +125,19 @@ _TYPES = {Label.ACCOUNT: Account, Label.CONTACT: Contact, Label.OPPORTUNITY: Opp
 _SUBJECT_LABELS = [x.value for x in api_actions.ACTION_SUBJECT_LABELS]
 
 
-async def _decide(info: Info, raw_id: str, reason_code: str, status: str) -> DecideActionResult:
-    if not reason_code.strip() or len(reason_code) > 64:
-        return invalid("reasonCode", "give a short reason code (1 to 64 characters)")
+async def _decide(info: Info, raw_id: str, reason_code: str, approve: bool) -> DecideActionResult:
+    if not REASON_CODE.match(reason_code):
+        return invalid("reasonCode", "use a snake_case code of 2 to 64 characters, such as good_fit")
     key = key_for(Label.ACTION, raw_id)
     rows = [] if key is None else await info.context.db.write("decide_action", api_actions.DECIDE_ACTION, {
-        "key": key, "status": status, "reason_code": reason_code.strip(), "subject_labels": _SUBJECT_LABELS,
+        "key": key, "approve": approve, "reason_code": reason_code, "subject_labels": _SUBJECT_LABELS,
     })
     if not rows:
         return not_found("id", raw_id, "action")
     action = Action.from_row(rows[0]["node"])
-    if not rows[0]["pending"]:
-        return ActionNotPending(message=f"id: the action is already {action.status}", field="id", status=action.status)
+    if not rows[0]["waiting"]:
+        return ActionNotPending(message=f"id: the action is {action.status}, not waiting for approval", field="id",
+                                status=action.status)
     info.context.services.notifier.notify()
     return action
 
@@ -198,7 +202,7 @@ class Mutation:
             await run_in_threadpool(hooks.on_activity_recorded, info.context.services.graph, event_key)
         return ActivityRecorded(activity=Activity.from_row(row["node"]), created=row["created"])
 
-    @strawberry.mutation(permission_classes=[CanRead], description="Open a manual action on a node, with a note.")
+    @strawberry.mutation(permission_classes=[CanRead], description="Open a manual action on a node, with a note; it waits for approval.")
     async def trigger_action(self, info: Info, id: strawberry.ID, note: str) -> TriggerActionResult:
         if not note.strip() or len(note) > MAX_TEXT:
             return invalid("note", f"write a note of 1 to {MAX_TEXT} characters")
@@ -214,13 +218,13 @@ class Mutation:
         info.context.services.notifier.notify()
         return Action.from_row(rows[0]["node"])
 
-    @strawberry.mutation(permission_classes=[CanRead], description="Approve a pending action with a reason code.")
+    @strawberry.mutation(permission_classes=[CanRead], description="Approve an action waiting for approval (it becomes due for delivery).")
     async def approve_action(self, info: Info, id: strawberry.ID, reason_code: str) -> DecideActionResult:
-        return await _decide(info, id, reason_code, "approved")
+        return await _decide(info, id, reason_code, approve=True)
 
-    @strawberry.mutation(permission_classes=[CanRead], description="Reject a pending action with a reason code.")
+    @strawberry.mutation(permission_classes=[CanRead], description="Reject an action waiting for approval, with a reason code.")
     async def reject_action(self, info: Info, id: strawberry.ID, reason_code: str) -> DecideActionResult:
-        return await _decide(info, id, reason_code, "rejected")
+        return await _decide(info, id, reason_code, approve=False)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Make a model version the production model.")
     async def promote_model(self, info: Info, id: strawberry.ID) -> ModelResult:

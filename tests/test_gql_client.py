@@ -146,7 +146,7 @@ def test_action_created_follows_mutations_in_the_callers_book(server: ApiServer,
     events = asyncio.run(_collect(server.url, bulk_world.keys["alice"],
                                   "subscription { actionCreated { note kind status subjectId } }", 1, trigger_actions))
     assert [e["actionCreated"] for e in events] == [
-        {"note": "for alice", "kind": "manual", "status": "pending", "subjectId": gid("Account", "a1")}]
+        {"note": "for alice", "kind": "manual", "status": "pending_approval", "subjectId": gid("Account", "a1")}]
 
 
 def test_subscriptions_need_credentials_and_a_reading_role(server: ApiServer, bulk_world) -> None:
@@ -197,13 +197,17 @@ def test_readyz_says_when_neo4j_is_unreachable(neo4j_server) -> None:
         dead.close()
 
 
-def test_kgcrm_serve_answers_and_logs_json(neo4j_server, bulk_world) -> None:
+def test_kgcrm_serve_prints_an_admin_key_answers_and_logs_json(neo4j_server, bulk_world) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**neo4j_server.env, "KGCRM_API_PRODUCTION": "true", "KGCRM_LOG_LEVEL": "INFO"}
-    process = subprocess.Popen([KGCRM, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([KGCRM, "serve", "--port", str(port), "--print-admin-key"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        banner = [process.stdout.readline() for _ in range(3)]
+        assert banner[0].startswith(f"GraphQL API at http://127.0.0.1:{port}/graphql")
+        admin_key = banner[1].split(": ")[1].strip()
         deadline = time.monotonic() + 60
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             while True:
@@ -216,12 +220,15 @@ def test_kgcrm_serve_answers_and_logs_json(neo4j_server, bulk_world) -> None:
                 time.sleep(0.2)
             body = client.post("/graphql", json={"query": "{ me { role } }"}, headers=auth(bulk_world, "mgr")).json()
             assert body == {"data": {"me": {"role": "manager"}}}
+            admin = client.get("/graphql", params={"query": "{ me { role } }"},
+                               headers={"Authorization": f"Bearer {admin_key}"})
+            assert admin.json() == {"data": {"me": {"role": "admin"}}}
             assert client.post("/graphql", json={"query": "{ me { role } }"}).status_code == 401
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=20)
     entries = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     requests = [e for e in entries if e.get("path") == "/graphql"]
-    assert [(e["method"], e["status"]) for e in requests] == [("POST", 200), ("POST", 401)]
+    assert [(e["method"], e["status"]) for e in requests] == [("POST", 200), ("GET", 200), ("POST", 401)]
     assert all({"time", "level", "logger", "message", "duration_ms"} <= set(e) for e in requests)
     assert not any("Traceback" in line for line in stderr.splitlines()), stderr

@@ -171,7 +171,7 @@ TRIGGER = """mutation($id: ID!, $note: String!) { triggerAction(id: $id, note: $
 def test_trigger_action_records_lineage(as_, _session_graph: Graph) -> None:
     action = as_("alice").data(TRIGGER, {"id": gid("Account", "a1"), "note": " call the champion "})["triggerAction"]
     assert {k: v for k, v in action.items() if k != "id"} == {
-        "__typename": "Action", "kind": "manual", "status": "pending", "note": "call the champion",
+        "__typename": "Action", "kind": "manual", "status": "pending_approval", "note": "call the champion",
         "triggeredBy": "u-alice", "scoreValue": 0.9, "modelVersion": "mv-1", "scoreChangeId": "sc-a1",
         "subjectId": gid("Account", "a1")}
     key = action["id"]
@@ -188,18 +188,22 @@ def test_trigger_action_records_lineage(as_, _session_graph: Graph) -> None:
 
 
 DECIDE = """mutation($id: ID!, $reason: String!) { %s(id: $id, reasonCode: $reason) { __typename
-    ... on Action { status reasonCode decidedBy decidedAt } ... on ActionNotPending { status }
+    ... on Action { status decision reasonCode decidedBy decidedAt } ... on ActionNotPending { status }
     ... on UserError { message field } } }"""
 
 
-def test_approve_and_reject_only_pending_actions_in_the_book(as_, _session_graph: Graph) -> None:
+def test_approve_and_reject_only_actions_waiting_for_approval_in_the_book(as_, _session_graph: Graph) -> None:
     approved = as_("alice").data(DECIDE % "approveAction", {"id": gid("Action", "x-a1"), "reason": "good_fit"})
-    assert approved["approveAction"]["status"] == "approved" and approved["approveAction"]["decidedBy"] == "u-alice"
+    # Approved: due for delivery (docs/activation.md), the decision recorded on the action.
+    assert {k: approved["approveAction"][k] for k in ("status", "decision", "decidedBy")} == {
+        "status": "pending", "decision": "approved", "decidedBy": "u-alice"}
     again = as_("alice").data(DECIDE % "rejectAction", {"id": "x-a1", "reason": "late"})["rejectAction"]
-    assert again == {"__typename": "ActionNotPending", "status": "approved", "field": "id",
-                     "message": "id: the action is already approved"}
+    assert again == {"__typename": "ActionNotPending", "status": "pending", "field": "id",
+                     "message": "id: the action is pending, not waiting for approval"}
     rejected = as_("mgr").data(DECIDE % "rejectAction", {"id": "x-b1", "reason": "not_now"})["rejectAction"]
-    assert rejected["status"] == "rejected" and rejected["reasonCode"] == "not_now"
+    assert rejected["status"] == "rejected" and rejected["decision"] == "rejected" and rejected["reasonCode"] == "not_now"
+    free_text = as_("alice").data(DECIDE % "approveAction", {"id": "x-a2", "reason": "Looks good!"})["approveAction"]
+    assert free_text["__typename"] == "InvalidInput" and free_text["field"] == "reasonCode"
     foreign = as_("alice").data(DECIDE % "approveAction", {"id": "x-c1", "reason": "ok"})["approveAction"]
     assert foreign["__typename"] == "NotFound"
     blank = as_("alice").data(DECIDE % "approveAction", {"id": "x-a2", "reason": " "})["approveAction"]
@@ -207,8 +211,8 @@ def test_approve_and_reject_only_pending_actions_in_the_book(as_, _session_graph
     rows = _session_graph.read("MATCH (x:Action) RETURN x.id AS id, x.status AS status, x.reason_code AS reason "
                                "ORDER BY id")
     assert {r["id"]: (r["status"], r["reason"]) for r in rows} == {
-        "x-a1": ("approved", "good_fit"), "x-a2": ("pending", None), "x-a3": ("pending", None),
-        "x-b1": ("rejected", "not_now"), "x-c1": ("pending", None), "x-m1": ("pending", None)}
+        "x-a1": ("pending", "good_fit"), "x-a2": ("pending_approval", None), "x-a3": ("pending_approval", None),
+        "x-b1": ("rejected", "not_now"), "x-c1": ("pending_approval", None), "x-m1": ("pending_approval", None)}
 
 
 def stages(graph: Graph) -> dict[str, str]:

@@ -58,7 +58,7 @@ def test_account_by_plain_or_global_id_with_everything_that_hangs_off_it(as_) ->
     # a1's parent c1 belongs to another team: alice does not see it.
     assert by_key["parent"] is None and by_key["subsidiaries"] == []
     assert [a["at"] for a in by_key["activities"]] == ["2026-01-12T09:00:00+00:00", "2026-01-11T09:00:00+00:00"]
-    assert by_key["actions"] == [{"kind": "call_owner", "status": "pending"}]
+    assert by_key["actions"] == [{"kind": "task", "status": "pending_approval"}]
     assert by_key["scoreHistory"] == [{"oldScore": 0.1, "newScore": 0.9, "model": "mv-1", "reason": "batch",
                                        "subjectId": gid("Account", "a1")}]
     admin = as_("admin").data(query, {"id": "a1"})["account"]
@@ -255,10 +255,11 @@ def test_models_newest_first_and_by_stage(as_) -> None:
 
 
 def test_actions_list_by_status(as_) -> None:
-    pending = as_("bob").data('{ actions(status: "pending") { id kind status note modelVersion subjectId } }')["actions"]
-    assert pending == [{"id": gid("Action", "x-b1"), "kind": "call_owner", "status": "pending", "note": "score jumped",
-                        "modelVersion": "mv-1", "subjectId": gid("Account", "b1")}]
-    assert as_("bob").data('{ actions(status: "approved") { id } }')["actions"] == []
+    waiting = as_("bob").data('''{ actions(status: "pending_approval") { id kind status policy note modelVersion
+        subjectId } }''')["actions"]
+    assert waiting == [{"id": gid("Action", "x-b1"), "kind": "task", "status": "pending_approval", "policy": "hot-account",
+                        "note": "score jumped", "modelVersion": "mv-1", "subjectId": gid("Account", "b1")}]
+    assert as_("bob").data('{ actions(status: "delivered") { id } }')["actions"] == []
     body = as_("bob").post('{ actions(status: "whatever") { id } }').json()
     assert body["errors"][0]["message"].startswith("status: must be one of pending")
 

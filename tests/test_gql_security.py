@@ -345,12 +345,12 @@ def test_injection_strings_in_every_write_argument_are_stored_as_text(as_, _sess
         ... on Action { id } } }""", {"id": gid("Account", key), "s": payload})["triggerAction"]
     decided = client.data("""mutation($id: ID!, $s: String!) { approveAction(id: $id, reasonCode: $s) {
         __typename } }""", {"id": action["id"], "s": payload})
-    assert decided["approveAction"]["__typename"] == "Action"
+    assert decided["approveAction"]["__typename"] == "InvalidInput"  # reason codes are snake_case tokens
     texts = _session_graph.read("""MATCH (c:Contact {id: $id}), (o:Opportunity {id: $id}), (x:Activity {id: $id}),
         (act:Action)-[:ABOUT]->(:Account {id: $id})
-        RETURN [c.name, c.title, c.seniority, o.name, o.stage, x.subject, act.note, act.reason_code] AS texts""",
-                                {"id": key})
-    assert texts == [{"texts": [payload] * 8}]
+        RETURN [c.name, c.title, c.seniority, o.name, o.stage, x.subject, act.note] AS texts,
+               act.status AS status""", {"id": key})
+    assert texts == [{"texts": [payload] * 7, "status": "pending_approval"}]
     # Nothing outside alice's book was touched, and no property was smuggled in.
     assert _session_graph.read("MATCH (a:Account {id: 'c1'}) RETURN a.name AS name")[0]["name"] == "Cobalt GmbH"
     assert _session_graph.read("MATCH (n) WHERE n.pwned IS NOT NULL RETURN count(n) AS n")[0]["n"] == 0

@@ -93,9 +93,9 @@ CREATE (act:Activity {id: 'act-' + a.id + '-' + i, type: 'meeting', at: datetime
                       updated_at: datetime()})-[:ABOUT]->(acc)
 CREATE (act)-[:PERFORMED_BY]->(c)
 WITH DISTINCT acc, a
-CREATE (:ScoreChange {id: 'sc-' + a.id, old_score: 0.1, new_score: coalesce(a.score, 0.0), model: 'mv-1',
-                      changed_at: datetime('2026-01-02T00:00:00Z'), reason: 'batch'})-[:ABOUT]->(acc)
-CREATE (:Action {id: 'x-' + a.id, kind: 'call_owner', status: 'pending', note: 'score jumped',
+CREATE (:ScoreChange {id: 'sc-' + a.id, old_score: 0.1, new_score: coalesce(a.score, 0.0), model_version: 'mv-1',
+                      changed_at: datetime('2026-01-02T00:00:00Z'), cause: 'batch'})-[:ABOUT]->(acc)
+CREATE (:Action {id: 'x-' + a.id, kind: 'task', status: 'pending_approval', policy: 'hot-account', note: 'score jumped',
                  created_at: datetime('2026-01-03T00:00:00Z'), model_version: 'mv-1'})-[:ABOUT]->(acc)
 WITH count(*) AS done
 MATCH (a1:Account {id: 'a1'}), (c1:Account {id: 'c1'}), (a1c:Contact {id: 'a1-c1'}), (c1c:Contact {id: 'c1-c1'})

@@ -10,17 +10,20 @@ from strawberry import relay
 from strawberry.types import Info
 
 from kgcrm.graph.model import Label
+from kgcrm.graph.queries.actions import ACTION_STATUSES
 from kgcrm.gql.types.convert import global_id, native
 
 
-ACTION_STATUSES = ("pending", "approved", "rejected", "done", "failed")
 
 
 @strawberry.type(description="Something to do about a node; lineage names the score, model and who triggered it.")
 class Action(relay.Node):
     key: relay.NodeID[str]
-    kind: str | None = None
-    status: str | None = None
+    kind: str | None = strawberry.field(default=None, description="webhook, task (policies) or manual")
+    status: str | None = strawberry.field(
+        default=None, description="pending, pending_approval, holdout, delivered, dead_letter or rejected")
+    policy: str | None = None
+    decision: str | None = None
     note: str | None = None
     reason_code: str | None = None
     created_at: datetime | None = None
@@ -40,7 +43,8 @@ class Action(relay.Node):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Action:
         return cls(
-            key=row["id"], kind=row.get("kind"), status=row.get("status"), note=row.get("note"),
+            key=row["id"], kind=row.get("kind"), status=row.get("status"), policy=row.get("policy"),
+            decision=row.get("decision"), note=row.get("note"),
             reason_code=row.get("reason_code"), created_at=native(row.get("created_at")),
             decided_at=native(row.get("decided_at")), decided_by=row.get("decided_by"),
             triggered_by=row.get("triggered_by"), score_value=row.get("score_value"),

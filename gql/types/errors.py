@@ -24,7 +24,7 @@ class InvalidInput(UserError):
     pass
 
 
-@strawberry.type(description="The action was already decided; only pending actions can be approved or rejected.")
+@strawberry.type(description="The action is not waiting for approval (already decided, or never needed it).")
 class ActionNotPending(UserError):
     status: str | None = None
 

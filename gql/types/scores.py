@@ -64,9 +64,9 @@ class ScoreChange(relay.Node):
     key: relay.NodeID[str]
     old_score: float | None = None
     new_score: float | None = None
-    model: str | None = None
+    model: str | None = strawberry.field(default=None, description="The ModelVersion id that made the new score.")
     changed_at: datetime | None = None
-    reason: str | None = None
+    reason: str | None = strawberry.field(default=None, description="Why it changed: event, batch, ...")
     subject_key: strawberry.Private[str | None] = None
     subject_label: strawberry.Private[str | None] = None
 
@@ -78,7 +78,8 @@ class ScoreChange(relay.Node):
     def from_row(cls, row: dict[str, Any]) -> ScoreChange:
         return cls(
             key=row["id"], old_score=row.get("old_score"), new_score=row.get("new_score"),
-            model=row.get("model"), changed_at=native(row.get("changed_at")), reason=row.get("reason"),
+            model=row.get("model_version", row.get("model")), changed_at=native(row.get("changed_at")),
+            reason=row.get("cause", row.get("reason")),
             subject_key=row.get("subject_key"), subject_label=row.get("subject_label"),
         )
 
