@@ -25,6 +25,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from kgcrm.actions.dispatch import Dispatcher
+from kgcrm.actions.lineage import explain_action
 from kgcrm.actions.outbox import ScoreChangeInput, apply_score_changes
 from kgcrm.actions.policies import parse_policies
 from kgcrm.actions.review import decide, requeue
@@ -169,6 +170,8 @@ def test_delivers_signed_webhooks_and_creates_owner_tasks(graph: Graph, receiver
     )
     assert [(t["account"], t["status"]) for t in tasks] == [("a1", "open"), ("a2", "open")]
     assert tasks[0]["title"] == "Follow up: Account 1 (hot)"
+    task_action = next(i for i in ids if i not in webhook_ids)
+    assert explain_action(graph, task_action)["task"]["status"] == "open"
     # Nothing is due any more: a second run sends nothing.
     with Dispatcher(graph, settings) as dispatcher:
         assert dispatcher.run(once=True).attempts == 0

@@ -14,6 +14,7 @@ import pytest
 
 from kgcrm.actions import outbox
 from kgcrm.actions.holdout import holdout_group
+from kgcrm.actions.lineage import decision_labels, explain_action
 from kgcrm.actions.outbox import ScoreChangeInput, apply_score_changes
 from kgcrm.actions.policies import parse_policies
 from kgcrm.actions.review import decide
@@ -164,6 +165,10 @@ def test_approval_above_impact_waits_for_a_person(world: Graph, settings: Settin
         decide(world, "act_nope", approve=True, reason_code="good_fit", decided_by="u9")
     with pytest.raises(InvalidInput, match="reason code"):
         decide(world, status["o1"]["id"], approve=True, reason_code="Because I said so", decided_by="u9")
+    labels = decision_labels(world)
+    assert [(r["subject_id"], r["subject_label"], r["decision"], r["reason_code"], r["score_value"]) for r in labels] == [
+        ("o2", "Opportunity", "approved", "good_fit", 0.8), ("o4", "Opportunity", "rejected", "already_engaged", 0.8),
+    ]
 
 
 def test_reapplying_a_batch_changes_nothing(world: Graph, settings: Settings) -> None:
@@ -226,6 +231,13 @@ def test_lineage_links_action_score_change_model_and_events(world: Graph, settin
         {"kind": "task", "linked": True, "model": "mv1", "old": 0.5, "new": 0.9, "mv": "mv1", "cause": "rescore", "events": 2},
         {"kind": "webhook", "linked": True, "model": "mv1", "old": 0.5, "new": 0.9, "mv": "mv1", "cause": "rescore", "events": 2},
     ]
+    chain = explain_action(world, report.action_ids[0])
+    assert (chain["subject_id"], chain["subject_label"], chain["model"]["id"]) == ("a1", "Account", "mv1")
+    assert chain["score_change"]["new_score"] == 0.9 and chain["score_change"]["event_ids"] == ["ev1", "ev2", "ev-missing"]
+    assert sorted(e["id"] for e in chain["events"]) == ["ev1", "ev2"]
+    assert chain["task"] is None  # the Task appears once the dispatcher carries the task action out
+    with pytest.raises(ActionNotFound):
+        explain_action(world, "act_missing")
 
 
 def test_holdout_is_assigned_per_account_and_stays_put(graph: Graph) -> None:

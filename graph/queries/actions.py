@@ -303,3 +303,33 @@ UNWIND $rows AS row
 MERGE (u:{Label.USER} {{id: row.owner_id}})
 CREATE (u)-[:{RelType.OWNS}]->(:{Label.ACCOUNT} {{id: row.id, name: row.name}})
 """
+
+# --- lineage ----------------------------------------------------------------------------------------
+
+# The chain behind one action: its subject, the score change, the model that made the score and
+# the events that caused the rescoring.
+ACTION_LINEAGE = f"""
+MATCH (x:{Label.ACTION} {{id: $id}})
+OPTIONAL MATCH (x)-[:{RelType.ABOUT}]->(s)
+OPTIONAL MATCH (x)-[:{RelType.CAUSED_BY}]->(sc:{Label.SCORE_CHANGE})
+OPTIONAL MATCH (sc)-[:{RelType.MADE_BY}]->(m:{Label.MODEL_VERSION})
+OPTIONAL CALL (sc) {{
+  MATCH (sc)-[:{RelType.CAUSED_BY}]->(e:{Label.ACTIVITY})
+  RETURN collect(e {{.id, .type, .at}}) AS events
+}}
+OPTIONAL MATCH (t:{Label.TASK} {{id: x.id}})
+RETURN x {{.*}} AS action, s.id AS subject_id, [l IN labels(s) WHERE l IN $subject_labels][0] AS subject_label,
+       sc {{.*}} AS score_change, m {{.id, .stage, .created_at}} AS model, coalesce(events, []) AS events,
+       t {{.id, .status, .title}} AS task
+"""
+
+# People's decisions on actions, as labels for retraining: what was proposed, and the verdict.
+DECISION_LABELS = f"""
+MATCH (x:{Label.ACTION})-[:{RelType.ABOUT}]->(s)
+WHERE x.decision IS NOT NULL AND ($since IS NULL OR x.decided_at >= $since)
+RETURN x.id AS action_id, s.id AS subject_id, [l IN labels(s) WHERE l IN $subject_labels][0] AS subject_label,
+       x.policy AS policy, x.decision AS decision, x.reason_code AS reason_code, x.decided_by AS decided_by,
+       x.decided_at AS decided_at, x.score_value AS score_value, x.model_version AS model_version,
+       x.triggered_at AS triggered_at
+ORDER BY x.decided_at, x.id
+"""
