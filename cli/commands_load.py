@@ -11,6 +11,7 @@ from kgcrm.context import settings_from
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import KgcrmError, LoadFailed, MappingError, RowsRejected
 from kgcrm.graph.schema import apply_migrations
+from kgcrm.loaders.bulk_import import bulk_load
 from kgcrm.loaders.load import DEFAULT_MAX_FIELD_LENGTH, LoadOptions, LoadReport, load
 from kgcrm.loaders.mapping import BUILTIN_FORMATS, load_mapping
 
@@ -39,11 +40,14 @@ Exit codes:
 @click.option("--max-field-length", type=click.IntRange(1), default=DEFAULT_MAX_FIELD_LENGTH, show_default=True,
               envvar="KGCRM_MAX_FIELD_LENGTH", help="Longest value accepted in a mapped column (characters).")
 @click.option("--dry-run", is_flag=True, help="Validate everything and write the rejects file, but write nothing to Neo4j.")
+@click.option("--bulk", is_flag=True,
+              help="Initial load into a NEW local database through neo4j-admin's offline importer "
+                   "(the local server must be stopped; it is started afterwards).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary table (for scripts).")
 @click.pass_context
 def load_command(
     ctx: click.Context, source: Path, format_: str, batch_size: int | None, prune: bool, rejects_path: Path | None,
-    max_field_length: int, dry_run: bool, quiet: bool,
+    max_field_length: int, dry_run: bool, bulk: bool, quiet: bool,
 ) -> None:
     """Load the CSV exports in SOURCE (a folder) into the graph.
 
@@ -57,10 +61,13 @@ def load_command(
             batch_size=batch_size or settings.batch_size, max_field_length=max_field_length, prune=prune,
             dry_run=dry_run, progress=not quiet and sys.stderr.isatty(), rejects_path=rejects_path,
         )
-        with Graph(settings) as graph:
-            graph.verify()
-            apply_migrations(graph)
-            report = load(graph, mapping, source, options)
+        if bulk:
+            report, timings = bulk_load(settings, mapping, source, options)
+        else:
+            with Graph(settings) as graph:
+                graph.verify()
+                apply_migrations(graph)
+                report = load(graph, mapping, source, options)
     except (LoadFailed, RowsRejected):
         raise
     except MappingError as exc:
@@ -69,6 +76,12 @@ def load_command(
         raise LoadFailed(str(exc)) from None
     if not quiet:
         click.echo(format_report(report))
+        if bulk and not dry_run:
+            click.echo(
+                f"bulk import: {timings.entities:,} nodes and relationships; validating and writing the import files "
+                f"{timings.validate_and_write_files:.1f} s, neo4j-admin import {timings.importer:.1f} s, "
+                f"starting Neo4j and applying the schema {timings.start_and_schema:.1f} s"
+            )
     if report.rejected_rows:
         click.echo(
             f"kgcrm: {report.rejected_rows:,} row(s) rejected; see {report.rejects_path}", err=True

@@ -198,8 +198,7 @@ class Loader:
             self._look_up_external_references()
             self._resolve_until_stable()
             if not self.options.dry_run:
-                self._write_nodes()
-                self._write_relationships()
+                self._write()
         report = LoadReport(source=self.source, files=[c.stats for c in self.files], dry_run=self.options.dry_run)
         for compiled in self.files:
             compiled.stats.rejected = len({row for (i, row) in self.bad if i == compiled.index})
@@ -450,6 +449,11 @@ class Loader:
                 compiled.stats.loaded = loaded
 
     # -- pass 3: writes ------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        """Write the valid records (the bulk importer's loader writes files instead)."""
+        self._write_nodes()
+        self._write_relationships()
 
     def _good(self, compiled: _Compiled) -> Iterator[list[_Record]]:
         """Valid records in batches of batch_size; a key's later identical duplicates are left out."""
