@@ -92,12 +92,10 @@ class Settings(BaseSettings):
     holdout_fraction: float = Field(0.1, ge=0, lt=1, validation_alias="KGCRM_HOLDOUT_FRACTION")
     holdout_salt: str = Field("kgcrm-holdout-1", min_length=1, validation_alias="KGCRM_HOLDOUT_SALT")
 
-    @field_validator("webhook_secret")
+    @field_validator("policies_file", mode="before")
     @classmethod
-    def _check_webhook_secret(cls, secret: str) -> str:
-        if secret and not secret.startswith("whsec_"):
-            raise ValueError("must look like whsec_<base64 of at least 24 random bytes>")
-        return secret
+    def _empty_policies_file_is_default(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("neo4j_uri")
     @classmethod
