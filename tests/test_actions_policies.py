@@ -13,8 +13,9 @@ import pytest
 from kgcrm.actions.holdout import HOLDOUT, holdout_bucket, holdout_group
 from kgcrm.actions.policies import ActionType, load_policies, parse_policies
 from kgcrm.actions.webhooks import new_secret, secret_key, sign, verify
-from kgcrm.graph.errors import DispatchConfigError, PolicyError
+from kgcrm.graph.errors import DispatchConfigError, GraphConfigError, PolicyError
 from kgcrm.graph.model import Label
+from kgcrm.graph.settings import Settings
 
 KGCRM = str(Path(sys.executable).parent / "kgcrm")
 
@@ -124,3 +125,14 @@ def test_holdout_assignment_is_stable_and_about_the_fraction() -> None:
     assert all(w == HOLDOUT for f, w in zip(first, wider) if f == HOLDOUT)
     assert holdout_bucket("acc-1", "salt") != holdout_bucket("acc-1", "other-salt")
     assert all(holdout_group(a, 0.0, "salt") != HOLDOUT for a in accounts)
+
+
+def test_activation_settings() -> None:
+    assert Settings.load(KGCRM_POLICIES_FILE="").policies_file is None
+    assert Settings.load(KGCRM_POLICIES_FILE="rules.yml").policies_file == Path("rules.yml")
+    # A malformed secret is refused by the dispatcher without repeating it (errors end up in logs).
+    with pytest.raises(DispatchConfigError) as caught:
+        secret_key("plain-s3cret-value")
+    assert "s3cret" not in str(caught.value)
+    with pytest.raises(GraphConfigError, match="holdout_fraction"):
+        Settings.load(KGCRM_HOLDOUT_FRACTION="1.0")
