@@ -232,9 +232,10 @@ class Mutation:
         rows = [] if key is None else await info.context.db.write("promote_model", api_scores.PROMOTE_MODEL, {"key": key})
         return ModelVersion.from_row(rows[0]["node"]) if rows else not_found("id", id, "model version")
 
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Restore the previous production model.")
-    async def rollback_model(self, info: Info) -> ModelResult:
-        rows = await info.context.db.write("rollback_model", api_scores.ROLLBACK_MODEL)
+    @strawberry.mutation(permission_classes=[IsAdmin],
+                         description="Restore the task's previous production model (the newest production task when unnamed).")
+    async def rollback_model(self, info: Info, task: str | None = None) -> ModelResult:
+        rows = await info.context.db.write("rollback_model", api_scores.ROLLBACK_MODEL, {"task": task})
         if not rows:
             return NotFound(message="no earlier production model to roll back to", field=None, id=None)
         return ModelVersion.from_row(rows[0]["node"])

@@ -168,8 +168,9 @@ class Query:
             return not_found("id", id, "scored node")
         row = rows[0]
         score = score_from({"intent_score": row["value"], "intent_model": row["model"],
-                            "intent_scored_at": row["scored_at"], "intent_drivers": row["drivers"]})
-        return Explanation(subject_id=global_id(*target), score=score, drivers=drivers_from(row["drivers"]))
+                            "intent_scored_at": row["scored_at"], "intent_drivers": row["drivers"],
+                            "intent_driver_weights": row["weights"]})
+        return Explanation(subject_id=global_id(*target), score=score, drivers=drivers_from(row["drivers"], row["weights"]))
 
     @strawberry.field(permission_classes=[CanRead], description="A node's score changes, newest first.")
     async def score_history(self, info: Info, id: strawberry.ID, first: int = 20) -> ScoreHistoryResult:

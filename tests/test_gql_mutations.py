@@ -223,17 +223,23 @@ def test_promote_and_roll_back_models(as_, _session_graph: Graph) -> None:
     promoted = as_("admin").data('mutation { promoteModel(id: "mv-2") { __typename ... on ModelVersion { id stage } } }')
     assert promoted["promoteModel"] == {"__typename": "ModelVersion", "id": gid("ModelVersion", "mv-2"),
                                         "stage": "production"}
-    assert stages(_session_graph) == {"mv-0": "archived", "mv-1": "archived", "mv-2": "production"}
+    assert stages(_session_graph) == {"mv-0": "retired", "mv-1": "retired", "mv-2": "production"}
     rolled = as_("admin").data("mutation { rollbackModel { __typename ... on ModelVersion { id stage } } }")
     assert rolled["rollbackModel"] == {"__typename": "ModelVersion", "id": gid("ModelVersion", "mv-1"),
                                        "stage": "production"}
-    assert stages(_session_graph) == {"mv-0": "archived", "mv-1": "production", "mv-2": "archived"}
+    assert stages(_session_graph) == {"mv-0": "retired", "mv-1": "production", "mv-2": "retired"}
+    # A second rollback steps back again (to mv-0), never back to the model just rolled back.
+    again = as_("admin").data('mutation { rollbackModel(task: "account_intent") { ... on ModelVersion { id } } }')
+    assert again["rollbackModel"] == {"id": gid("ModelVersion", "mv-0")}
+    assert stages(_session_graph) == {"mv-0": "production", "mv-1": "retired", "mv-2": "retired"}
+    statuses = {r["id"]: r["status"] for r in _session_graph.read("MATCH (m:ModelVersion) RETURN m.id AS id, m.status AS status")}
+    assert statuses == {"mv-0": "production", "mv-1": "retired", "mv-2": "retired"}
     missing = as_("admin").data('mutation { promoteModel(id: "mv-9") { __typename ... on NotFound { field } } }')
     assert missing["promoteModel"] == {"__typename": "NotFound", "field": "id"}
     refused = as_("mgr").post('mutation { promoteModel(id: "mv-2") { __typename } }')
     assert refused.status_code == 403 and refused.json()["errors"][0]["message"] == (
         "forbidden: this field needs the role admin")
-    assert stages(_session_graph)["mv-1"] == "production"
+    assert stages(_session_graph) == {"mv-0": "production", "mv-1": "retired", "mv-2": "retired"}
 
 
 def test_rescore_checks_every_id_in_the_callers_book(as_) -> None:

@@ -246,10 +246,10 @@ def test_explain_and_score_history(as_) -> None:
 
 
 def test_models_newest_first_and_by_stage(as_) -> None:
-    models = as_("alice").data("{ models { id name stage createdAt metrics } }")["models"]
+    models = as_("alice").data("{ models { id name task version stage createdAt metrics } }")["models"]
     assert keys_of([m["id"] for m in models]) == ["mv-2", "mv-1", "mv-0"]
-    assert models[1] == {"id": gid("ModelVersion", "mv-1"), "name": "second", "stage": "production",
-                         "createdAt": "2025-12-01T00:00:00+00:00", "metrics": {"auc": 0.78}}
+    assert models[1] == {"id": gid("ModelVersion", "mv-1"), "name": "second", "task": "account_intent", "version": 2,
+                         "stage": "production", "createdAt": "2025-12-01T00:00:00+00:00", "metrics": {"auc": 0.78}}
     production = as_("alice").data('{ models(stage: "production") { name } }')["models"]
     assert production == [{"name": "second"}]
 
@@ -273,3 +273,16 @@ def test_users_show_their_book_and_line(as_) -> None:
     assert sorted(keys_of([r["id"] for r in user["reports"]])) == ["u-alice", "u-bob"]
     # mgr reports to boss, whom mgr may not see.
     assert user["manager"] is None
+
+
+def test_explain_reads_the_ml_write_back_of_sentences_and_weights(as_, _session_graph) -> None:
+    _session_graph.write("""MATCH (c:Contact {id: 'a2-c1'})
+        SET c.intent_score = 0.66, c.intent_model = 'account_intent-v2', c.intent_scored_at = datetime(),
+            c.intent_drivers = ['3 meetings in the last 14 days', 'a new VP joined'], c.intent_driver_weights = [0.8, 0.25]""")
+    explained = as_("alice").data(f"""{{ explain(id: "{gid("Contact", "a2-c1")}") {{ ... on Explanation {{
+        score {{ value model }} drivers {{ feature contribution detail }} }} }} }}""")["explain"]
+    assert explained == {"score": {"value": 0.66, "model": "account_intent-v2"}, "drivers": [
+        {"feature": "3 meetings in the last 14 days", "contribution": 0.8, "detail": None},
+        {"feature": "a new VP joined", "contribution": 0.25, "detail": None}]}
+    nested = as_("alice").data('{ contact(id: "a2-c1") { ... on Contact { score { drivers { contribution } } } } }')
+    assert nested["contact"]["score"]["drivers"] == [{"contribution": 0.8}, {"contribution": 0.25}]

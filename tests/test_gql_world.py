@@ -106,12 +106,15 @@ WITH p
 MATCH (o:Opportunity) WHERE o.id IN ['a1-o1', 'c1-o1']
 CREATE (o)-[:INCLUDES {quantity: 2, unit_price: 90.0}]->(p)
 WITH count(*) AS done
-CREATE (:ModelVersion {id: 'mv-0', name: 'first', stage: 'archived', created_at: datetime('2025-06-01T00:00:00Z'),
-                       retired_at: datetime('2025-12-01T00:00:00Z'), metrics: '{"auc": 0.71}'})
-CREATE (:ModelVersion {id: 'mv-1', name: 'second', stage: 'production', created_at: datetime('2025-12-01T00:00:00Z'),
+CREATE (:ModelVersion {id: 'mv-0', name: 'first', task: 'account_intent', version: 1, stage: 'retired',
+                       status: 'retired', created_at: datetime('2025-06-01T00:00:00Z'),
+                       promoted_at: datetime('2025-06-02T00:00:00Z'), retired_at: datetime('2025-12-01T00:00:00Z'),
+                       metrics: '{"auc": 0.71}'})
+CREATE (:ModelVersion {id: 'mv-1', name: 'second', task: 'account_intent', version: 2, stage: 'production',
+                       status: 'production', created_at: datetime('2025-12-01T00:00:00Z'),
                        promoted_at: datetime('2025-12-01T00:00:00Z'), metrics: '{"auc": 0.78}'})
-CREATE (:ModelVersion {id: 'mv-2', name: 'third', stage: 'candidate', created_at: datetime('2026-01-01T00:00:00Z'),
-                       metrics: '{"auc": 0.80}'})
+CREATE (:ModelVersion {id: 'mv-2', name: 'third', task: 'account_intent', version: 3, stage: 'staged',
+                       status: 'staged', created_at: datetime('2026-01-01T00:00:00Z'), metrics: '{"auc": 0.80}'})
 """
 
 # Roles and users of the keys the tests use; the name is how tests refer to a caller.

@@ -29,11 +29,13 @@ class Score:
     drivers: list[Driver]
 
 
-def drivers_from(raw: Any) -> list[Driver]:
-    """Parse `intent_drivers` (a JSON list of {feature, contribution, detail} or of plain names)."""
+def drivers_from(raw: Any, weights: Any = None) -> list[Driver]:
+    """Parse `intent_drivers`: the ML write-back's list of sentences with `intent_driver_weights` beside it,
+    or a JSON list of {feature, contribution, detail}."""
     items = parse_json(raw, [])
+    weights = weights if isinstance(weights, list) else []
     drivers = []
-    for item in items if isinstance(items, list) else []:
+    for i, item in enumerate(items if isinstance(items, list) else []):
         if isinstance(item, dict):
             feature = item.get("feature") or item.get("name")
             contribution = item.get("contribution", item.get("weight"))
@@ -43,7 +45,8 @@ def drivers_from(raw: Any) -> list[Driver]:
                 detail=str(item["detail"]) if item.get("detail") is not None else None,
             ))
         elif item is not None:
-            drivers.append(Driver(feature=str(item)))
+            weight = weights[i] if i < len(weights) and isinstance(weights[i], (int, float)) else None
+            drivers.append(Driver(feature=str(item), contribution=float(weight) if weight is not None else None))
     return drivers
 
 
@@ -55,7 +58,7 @@ def score_from(row: dict[str, Any]) -> Score | None:
         value=float(row["intent_score"]),
         model=row.get("intent_model"),
         scored_at=native(row.get("intent_scored_at")),
-        drivers=drivers_from(row.get("intent_drivers")),
+        drivers=drivers_from(row.get("intent_drivers"), row.get("intent_driver_weights")),
     )
 
 
@@ -93,7 +96,9 @@ class ScoreChange(relay.Node):
 class ModelVersion(relay.Node):
     key: relay.NodeID[str]
     name: str | None = None
-    stage: str | None = None
+    task: str | None = None
+    version: int | None = None
+    stage: str | None = strawberry.field(default=None, description="staged, production or retired")
     created_at: datetime | None = None
     promoted_at: datetime | None = None
     retired_at: datetime | None = None
@@ -102,7 +107,8 @@ class ModelVersion(relay.Node):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ModelVersion:
         return cls(
-            key=row["id"], name=row.get("name"), stage=row.get("stage"), created_at=native(row.get("created_at")),
+            key=row["id"], name=row.get("name"), task=row.get("task"), version=row.get("version"),
+            stage=row.get("stage", row.get("status")), created_at=native(row.get("created_at")),
             promoted_at=native(row.get("promoted_at")), retired_at=native(row.get("retired_at")),
             metrics=parse_json(row.get("metrics"), None),
         )

@@ -11,7 +11,7 @@ def explain(label: Label) -> str:
 MATCH (n:{Label(label)} {{id: $key}})
 WHERE {visible}
 RETURN n.intent_score AS value, n.intent_model AS model, n.intent_scored_at AS scored_at,
-       n.intent_drivers AS drivers
+       n.intent_drivers AS drivers, n.intent_driver_weights AS weights
 """
 
 
@@ -37,25 +37,34 @@ ORDER BY m.created_at DESC, m.id
 LIMIT $limit
 """
 
-# Promotion retires the current production model, remembering when, so a rollback can find it.
+# Stages follow the ML registry (graph/queries/ml_registry.py): staged, production, retired; `status`
+# mirrors `stage`, and at most one model per task is in production. Promotion retires the task's
+# current production model.
 PROMOTE_MODEL = f"""
 MATCH (m:{Label.MODEL_VERSION} {{id: $key}})
 WHERE $role = '{ADMIN}'
-OPTIONAL MATCH (current:{Label.MODEL_VERSION} {{stage: 'production'}}) WHERE current <> m
-SET current.stage = 'archived', current.retired_at = datetime()
-SET m.stage = 'production', m.promoted_at = datetime(), m.promoted_by = $user_id
-RETURN DISTINCT m {{.*}} AS node
+OPTIONAL MATCH (current:{Label.MODEL_VERSION} {{stage: 'production'}})
+WHERE current <> m AND coalesce(current.task, '') = coalesce(m.task, '')
+SET current.status = 'retired', current.stage = 'retired', current.retired_at = datetime()
+WITH DISTINCT m
+SET m.status = 'production', m.stage = 'production', m.promoted_at = datetime(), m.promoted_by = $user_id,
+    m.retired_at = null
+RETURN m {{.*}} AS node
 """
 
-# Rollback retires the production model and restores the one retired most recently before it.
+# Rollback restores the task's most recently retired model that was once in production and was not
+# itself rolled back (so two rollbacks step back twice instead of flip-flopping), as the registry does.
 ROLLBACK_MODEL = f"""
 MATCH (current:{Label.MODEL_VERSION} {{stage: 'production'}})
-WHERE $role = '{ADMIN}'
-MATCH (previous:{Label.MODEL_VERSION})
-WHERE previous <> current AND previous.retired_at IS NOT NULL
+WHERE $role = '{ADMIN}' AND ($task IS NULL OR current.task = $task)
+WITH current ORDER BY current.promoted_at DESC LIMIT 1
+MATCH (previous:{Label.MODEL_VERSION} {{stage: 'retired'}})
+WHERE coalesce(previous.task, '') = coalesce(current.task, '') AND previous.promoted_at IS NOT NULL
+  AND previous.rolled_back_at IS NULL
 WITH current, previous ORDER BY previous.retired_at DESC LIMIT 1
-SET current.stage = 'archived', current.retired_at = datetime(), current.rolled_back_by = $user_id
-SET previous.stage = 'production', previous.promoted_at = datetime(), previous.promoted_by = $user_id,
-    previous.retired_at = null
+SET current.status = 'retired', current.stage = 'retired', current.retired_at = datetime(),
+    current.rolled_back_at = datetime(), current.rolled_back_by = $user_id
+SET previous.status = 'production', previous.stage = 'production', previous.promoted_at = datetime(),
+    previous.promoted_by = $user_id, previous.retired_at = null
 RETURN previous {{.*}} AS node
 """
