@@ -134,5 +134,5 @@ def test_activation_settings() -> None:
     with pytest.raises(DispatchConfigError) as caught:
         secret_key("plain-s3cret-value")
     assert "s3cret" not in str(caught.value)
-    with pytest.raises(GraphConfigError, match="holdout_fraction"):
+    with pytest.raises(GraphConfigError, match="KGCRM_HOLDOUT_FRACTION=.1.0.: Input should be less than 1"):
         Settings.load(KGCRM_HOLDOUT_FRACTION="1.0")
