@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -134,15 +135,22 @@ def unmerge_command(ctx: click.Context, node_ids: tuple[str, ...]) -> None:
 @click.option("--auto-threshold", type=float, default=None, help="As for resolve.")
 @click.option("--review-threshold", type=float, default=None, help="As for resolve.")
 @click.option("--keep", is_flag=True, help="Leave the evaluation records in the graph (default: delete them).")
+@click.option("--world", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Instead, resolve and score a loaded `kgcrm generate --duplicates` world (its OUTDIR).")
 @click.pass_context
 def evaluate_command(
     ctx: click.Context, seed: int, accounts: int, contacts_per_account: int,
-    auto_threshold: float | None, review_threshold: float | None, keep: bool,
+    auto_threshold: float | None, review_threshold: float | None, keep: bool, world: Path | None,
 ) -> None:
     """Write a labelled population with injected duplicates, resolve it, print precision and recall."""
-    from kgcrm.loaders.identity_eval import EvalConfig, evaluate, format_report
+    from kgcrm.loaders.identity_eval import EvalConfig, evaluate, evaluate_world, format_report, format_world_report
 
     thresholds = _thresholds(auto_threshold, review_threshold)
+    if world is not None:
+        with Graph(settings_from(ctx)) as graph:
+            graph.verify()
+            click.echo(format_world_report(evaluate_world(graph, world, thresholds)))
+        return
     config = EvalConfig(seed=seed, accounts=accounts, contacts_per_account=contacts_per_account)
     with Graph(settings_from(ctx)) as graph:
         graph.verify()

@@ -16,13 +16,14 @@ import numpy as np
 
 from kgcrm.graph.errors import InvalidInput
 from kgcrm.loaders.generate_activities import make_activities, make_campaign_members, make_line_items, make_stints
+from kgcrm.loaders.generate_duplicates import SECOND_SOURCE_DIR, write_second_source
 from kgcrm.loaders.generate_entities import make_static_world
 from kgcrm.loaders.generate_export import EXPORT_FILES, ExportWriter
 from kgcrm.loaders.generate_params import PlantedSignal, WorldParams
 from kgcrm.loaders.generate_simulate import simulate
 from kgcrm.loaders.generate_truth import GROUND_TRUTH_DIR, write_ground_truth
 
-__all__ = ["EXPORT_FILES", "GROUND_TRUTH_DIR", "GeneratedWorld", "PlantedSignal", "WorldParams", "generate_world"]
+__all__ = ["EXPORT_FILES", "GROUND_TRUTH_DIR", "SECOND_SOURCE_DIR", "GeneratedWorld", "PlantedSignal", "WorldParams", "generate_world"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class GeneratedWorld:
     outdir: Path
     rows: dict[str, int] = field(default_factory=dict)
     truth_rows: dict[str, int] = field(default_factory=dict)
+    second_source_rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -85,6 +87,8 @@ def generate_world(params: WorldParams, outdir: Path, quiet: bool = False) -> Ge
     result.rows["CampaignMember.csv"] = writer.campaign_members(members)
     result.rows["Task.csv"], result.rows["Event.csv"] = writer.tasks_and_events(activities)
     result.truth_rows = write_ground_truth(outdir, params, outcome, writer.ids, quiet)
+    if params.duplicates:
+        result.second_source_rows = write_second_source(outdir, outdir / GROUND_TRUTH_DIR, params.duplicates, params.seed)
     result.seconds = time.perf_counter() - began
     logger.info("wrote %s nodes in %.1f s to %s", result.nodes, result.seconds, outdir)
     return result

@@ -166,7 +166,7 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
-def make_accounts(rng: np.random.Generator, count: int, users: Users) -> Accounts:
+def make_accounts(rng: np.random.Generator, count: int, users: Users, seed: int = 0) -> Accounts:
     industry = rng.choice(len(vocab.INDUSTRIES), size=count, p=_shares(vocab.INDUSTRIES))
     country = rng.choice(len(vocab.COUNTRIES), size=count, p=_shares(vocab.COUNTRIES))
     log_employees = rng.normal(LOG_EMPLOYEES_MEAN, LOG_EMPLOYEES_SD, size=count)
@@ -190,7 +190,12 @@ def make_accounts(rng: np.random.Generator, count: int, users: Users) -> Account
     heads = rng.integers(len(vocab.COMPANY_HEADS), size=count)
     tails = rng.integers(len(vocab.COMPANY_TAILS), size=count)
     suffixes = rng.integers(len(vocab.COMPANY_SUFFIXES), size=count)
-    names = [f"{vocab.COMPANY_HEADS[h]}{vocab.COMPANY_TAILS[t]} {vocab.COMPANY_SUFFIXES[s]}" for h, t, s in zip(heads, tails, suffixes)]
+    # Trade words come from their own generator, so adding them left every other draw of a seed unchanged.
+    name_rng = np.random.default_rng([seed, 11])
+    trades = np.where(name_rng.random(count) < 0.1, -1, name_rng.integers(len(vocab.COMPANY_TRADES), size=count))
+    trade_words = [f" {vocab.COMPANY_TRADES[t]}" if t >= 0 else "" for t in trades.tolist()]
+    names = [f"{vocab.COMPANY_HEADS[h]}{vocab.COMPANY_TAILS[t]}{trade} {vocab.COMPANY_SUFFIXES[s]}"
+             for h, t, trade, s in zip(heads, tails, trade_words, suffixes)]
     # Company names may repeat, as in any CRM; web domains are identity keys and must not.
     domains = _dedupe([name.replace(" ", "-").lower() for name in names])
     return Accounts(
@@ -257,7 +262,7 @@ def month_starts(params: WorldParams) -> np.ndarray:
 
 def make_static_world(rng: np.random.Generator, params: WorldParams) -> StaticWorld:
     users = make_users(rng, params.accounts)
-    accounts = make_accounts(rng, params.accounts, users)
+    accounts = make_accounts(rng, params.accounts, users, params.seed)
     contacts = make_contacts(rng, accounts)
     months = month_starts(params)
     return StaticWorld(users, accounts, contacts, make_campaigns(rng, months, users), months)

@@ -42,6 +42,8 @@ class WorldParams:
     start: dt.date = dt.date(2024, 1, 1)
     months: int = 18
     half_life_days: float = 21.0
+    # Share of accounts and contacts re-described by a second source (a HubSpot export) for identity resolution.
+    duplicates: float = 0.0
     signal: PlantedSignal = field(default_factory=PlantedSignal)
 
     def __post_init__(self) -> None:
@@ -53,6 +55,8 @@ class WorldParams:
             raise InvalidInput(f"--months must be from 1 to 120, got {self.months}")
         if not 0.5 <= self.half_life_days <= 3650:
             raise InvalidInput(f"--half-life-days must be from 0.5 to 3650, got {self.half_life_days}")
+        if not 0.0 <= self.duplicates <= 0.5:
+            raise InvalidInput(f"--duplicates must be from 0 to 0.5, got {self.duplicates}")
         if self.seed < 0:
             raise InvalidInput(f"--seed must be zero or positive, got {self.seed}")
 

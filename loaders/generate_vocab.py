@@ -92,6 +92,14 @@ COMPANY_TAILS: tuple[str, ...] = (
     "tech", "soft", "works", "logic", "point", "wave", "line", "field", "stone", "bridge",
     "path", "gate", "view", "forge", "scale", "cloud", "data", "labs", "net", "grid",
 )
+# A trade word between the brand and the suffix (blank for one company in ten): with it there are
+# about 250,000 distinct names, so namesakes exist (as in any CRM) without flooding identity review.
+COMPANY_TRADES: tuple[str, ...] = (
+    "Analytics", "Health", "Energy", "Logistics", "Capital", "Media", "Robotics", "Foods", "Networks", "Pharma",
+    "Security", "Biotech", "Retail", "Aerospace", "Motors", "Textiles", "Consulting", "Dynamics", "Digital", "Marine",
+    "Mining", "Chemicals", "Insurance", "Telecom", "Devices", "Materials", "Payments", "Software", "Water", "Farms",
+    "Freight", "Medical", "Learning", "Studios", "Brands", "Power", "Metals", "Optics", "Instruments", "Ventures",
+)
 COMPANY_SUFFIXES: tuple[str, ...] = (
     "Inc", "Corp", "Group", "Systems", "Solutions", "Holdings", "Industries", "Partners", "GmbH", "Ltd",
 )

@@ -23,6 +23,7 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import DecisionConflict, DecisionNotFound, InvalidInput
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import identity as q
+from kgcrm.loaders.identity_normalize import normalise_domain
 from kgcrm.loaders.identity_match import (
     AccountRecord,
     Candidate,
@@ -119,11 +120,13 @@ def _canonical_order(node: _Node) -> tuple:
 
 
 class _Clusters:
-    """Union-find over auto matches that refuses to join two groups a person kept apart."""
+    """Union-find over auto matches that refuses to join two groups a person kept apart, or two groups
+    whose records name different web domains (A = B and B = C must not make two companies one)."""
 
-    def __init__(self, cannot_link: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, cannot_link: Iterable[tuple[str, str]], key_of: dict[str, str] | None = None) -> None:
         self.parent: dict[str, str] = {}
         self.members: dict[str, set[str]] = {}
+        self.key_of = key_of or {}
         self.apart: dict[str, set[str]] = defaultdict(set)
         for a, b in cannot_link:
             self.apart[a].add(b)
@@ -143,6 +146,10 @@ class _Clusters:
             return True
         left, right = self.members[ra], self.members[rb]
         if any(self.apart[m] & right for m in left):
+            return False
+        left_keys = {self.key_of[m] for m in left if m in self.key_of}
+        right_keys = {self.key_of[m] for m in right if m in self.key_of}
+        if left_keys and right_keys and left_keys != right_keys:
             return False
         if len(left) < len(right):
             ra, rb, left, right = rb, ra, right, left
@@ -184,7 +191,13 @@ def resolve(
         else:
             fresh.append(cand)
 
-    clusters = _Clusters(rejected)
+    domain_of = {}
+    if label is Label.ACCOUNT:
+        for record in records:
+            domain = normalise_domain(record.domain) or normalise_domain(record.website)
+            if domain:
+                domain_of[record.id] = domain
+    clusters = _Clusters(rejected, domain_of)
     auto: list[Candidate] = []
     pending: list[Candidate] = []
     # Most confident first, so a cannot-link blocks the weaker link, not the stronger.

@@ -3,10 +3,14 @@
 The population is written under two sources of its own (`identity_eval_a`, `identity_eval_b`),
 resolved with the scope limited to those sources, scored against the known truth and deleted again,
 so running it next to real data neither reads nor changes that data.
+
+`evaluate_world` scores a generated world instead (`kgcrm generate --duplicates`): its Salesforce export
+and the HubSpot second source, loaded through the real loaders, against `ground_truth/duplicates.csv`.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import random
 import string
@@ -14,9 +18,11 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from kgcrm.graph.driver import Graph
+from kgcrm.graph.errors import InvalidInput
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import identity as q
 from kgcrm.loaders.identity import Thresholds, resolve
@@ -319,7 +325,8 @@ def _ratio(hits: int, total: int) -> float:
     return hits / total if total else 1.0
 
 
-def score_label(graph: Graph, label: Label, pop: Population, records: list[dict[str, Any]]) -> Scores:
+def score_label(graph: Graph, label: Label, pop: Population, records: list[dict[str, Any]],
+                sources: tuple[str, ...] = EVAL_SOURCES) -> Scores:
     """Pairwise precision and recall of one label's decisions against the population's truth."""
     ids = [r["id"] for r in records]
     by_entity: dict[str, list[str]] = defaultdict(list)
@@ -327,7 +334,7 @@ def score_label(graph: Graph, label: Label, pop: Population, records: list[dict[
         by_entity[pop.entity_of[node_id]].append(node_id)
     true_pairs = {frozenset((a, b)) for members in by_entity.values() for i, a in enumerate(members) for b in members[i + 1 :]}
 
-    rows = graph.read(q.decisions_in_scope(label), {"sources": list(EVAL_SOURCES)})
+    rows = graph.read(q.decisions_in_scope(label), {"sources": list(sources)})
     statuses = Counter(r["status"] for r in rows)
     merged_edges = [(r["a"], r["b"]) for r in rows if r["status"] in q.MERGE_STATUSES]
     queued_edges = merged_edges + [(r["a"], r["b"]) for r in rows if r["status"] == q.PENDING]
@@ -385,22 +392,79 @@ def format_report(result: EvalResult) -> str:
         f"seed {c.seed}, {c.accounts} companies x {c.contacts_per_account} contacts, duplicate rates "
         f"{c.account_duplicate_rate:.0%} (accounts) / {c.contact_duplicate_rate:.0%} (contacts), "
         f"thresholds auto {t.auto} / review {t.review}; resolve took {result.seconds_resolve:.1f} s",
+    ]
+    return "\n".join(lines + _score_tables(result.scores))
+
+
+def _score_tables(scores: list[Scores]) -> list[str]:
+    lines = [
         "",
         "| label | records | true pairs | merged precision | merged recall | merged+queued precision | merged+queued recall | decisions |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for s in result.scores:
+    for s in scores:
         statuses = ", ".join(f"{k} {v}" for k, v in s.decisions_by_status.items())
         lines.append(
             f"| {s.label} | {s.records} | {s.true_pairs} | {s.merged_precision:.3f} | {s.merged_recall:.3f} | "
             f"{s.queued_precision:.3f} | {s.queued_recall:.3f} | {statuses} |"
         )
     lines += ["", "| label | method | precision | decisions |", "|---|---|---|---|"]
-    for s in result.scores:
+    for s in scores:
         for method, (value, n) in s.precision_by_method.items():
             lines.append(f"| {s.label} | {method} | {value:.3f} | {n} |")
     lines += ["", "| label | injected duplicate kind | recall (merged or queued) | duplicates |", "|---|---|---|---|"]
-    for s in result.scores:
+    for s in scores:
         for kind, (value, n) in s.recall_by_kind.items():
             lines.append(f"| {s.label} | {kind} | {value:.3f} | {n} |")
-    return "\n".join(lines)
+    return lines
+
+
+WORLD_SOURCES = ("salesforce", "hubspot")
+
+
+@dataclass
+class WorldEvalResult:
+    folder: str
+    thresholds: Thresholds
+    scores: list[Scores]
+    seconds_resolve: float
+
+
+def evaluate_world(graph: Graph, folder: Path, thresholds: Thresholds) -> WorldEvalResult:
+    """Resolve a loaded `kgcrm generate --duplicates` world (both sources) and score it against its ground truth.
+
+    Expects `kgcrm load OUTDIR --format salesforce` and `kgcrm load OUTDIR/hubspot --format hubspot` done.
+    Every Salesforce record is its own entity; each HubSpot record is the entity it duplicates.
+    """
+    from kgcrm.loaders.generate_duplicates import DUPLICATES_FILE
+    from kgcrm.loaders.generate_truth import GROUND_TRUTH_DIR
+
+    truth_path = folder / GROUND_TRUTH_DIR / DUPLICATES_FILE
+    if not truth_path.is_file():
+        raise InvalidInput(f"{truth_path}: missing; write the world with `kgcrm generate --duplicates RATE`")
+    with truth_path.open(newline="", encoding="utf-8") as handle:
+        truth = list(csv.DictReader(handle))
+    started = time.perf_counter()
+    for label in (Label.ACCOUNT, Label.CONTACT):
+        resolve(graph, label, thresholds, sources=WORLD_SOURCES, decided_by="kgcrm identity evaluate")
+    seconds = time.perf_counter() - started
+    scores = []
+    for label in (Label.ACCOUNT, Label.CONTACT):
+        pop = Population()
+        ids = [row["id"] for row in graph.read(q.ids_of_sources(label), {"sources": list(WORLD_SOURCES)})]
+        pop.entity_of = {node_id: node_id for node_id in ids}
+        for row in truth:
+            if row["Label"] == label.value and row["DuplicateId"] in pop.entity_of:
+                pop.entity_of[row["DuplicateId"]] = row["OriginalId"]
+                pop.kind_of[row["DuplicateId"]] = row["Kind"]
+        if len(pop.kind_of) < sum(1 for row in truth if row["Label"] == label.value):
+            raise InvalidInput(f"{label.value}: some records of {truth_path} are not in the graph; load both sources first")
+        scores.append(score_label(graph, label, pop, [{"id": node_id} for node_id in ids], WORLD_SOURCES))
+    return WorldEvalResult(str(folder), thresholds, scores, seconds)
+
+
+def format_world_report(result: WorldEvalResult) -> str:
+    t = result.thresholds
+    head = (f"world {result.folder}, sources {' + '.join(WORLD_SOURCES)}, thresholds auto {t.auto} / review {t.review}; "
+            f"resolve took {result.seconds_resolve:.1f} s")
+    return head + "\n" + "\n".join(_score_tables(result.scores))

@@ -220,9 +220,20 @@ def match_accounts(records: Sequence[AccountRecord]) -> list[Candidate]:
         similar = fuzz.token_sort_ratio(names[index_of[a]], names[index_of[b]]) >= 60
         found.append(_pair(a, b, Method.DOMAIN, 0.98 if similar else 0.85))
 
+    # A name carried by companies of two or more domains is ambiguous: "Cedarpoint Inc" without a
+    # domain may be either of them, so an exact name match with it is no longer sure.
+    domains_of_name: dict[str, set[str]] = defaultdict(set)
+    for name, domain in zip(names, domains):
+        if name and domain:
+            domains_of_name[name].add(domain)
+
+    def name_penalty(i: int, j: int) -> float:
+        conflict = _domain_conflict(domains[i], domains[j]) or len(domains_of_name.get(names[i], ())) > 1
+        return 0.1 if conflict else 0.0
+
     generic = _generic_words(names)
     for (i, j), score in _fuzzy_pairs(names, _name_blocks(names)).items():
-        penalty = 0.1 if _domain_conflict(domains[i], domains[j]) else 0.0
+        penalty = name_penalty(i, j) if names[i] == names[j] else (0.1 if _domain_conflict(domains[i], domains[j]) else 0.0)
         if names[i] == names[j]:
             found.append(_pair(records[i].id, records[j].id, Method.NAME_EXACT, 0.96 - penalty))
         elif confidence := _company_name_confidence(names[i], names[j], score, generic):
@@ -234,8 +245,7 @@ def match_accounts(records: Sequence[AccountRecord]) -> list[Candidate]:
         if name and len(name.replace(" ", "")) < MIN_FUZZY_LENGTH:
             by_name[name].append(record.id)
     for a, b in _star_pairs(by_name):
-        penalty = 0.1 if _domain_conflict(domains[index_of[a]], domains[index_of[b]]) else 0.0
-        found.append(_pair(a, b, Method.NAME_EXACT, 0.96 - penalty))
+        found.append(_pair(a, b, Method.NAME_EXACT, 0.96 - name_penalty(index_of[a], index_of[b])))
 
     found.extend(_acronym_pairs(records, names, domains))
     return _keep_best(found)

@@ -304,7 +304,7 @@ def test_an_outdir_that_is_a_file_is_rejected(tmp_path: Path) -> None:
 
 def test_a_generated_world_loads_through_the_salesforce_format_with_no_rejects(graph: Graph, neo4j_server, tmp_path: Path) -> None:
     world_dir = tmp_path / "world"
-    generate_world(WorldParams(accounts=60, seed=9), world_dir, quiet=True)
+    generate_world(WorldParams(accounts=30, seed=9), world_dir, quiet=True)
     kgcrm = str(Path(sys.executable).parent / "kgcrm")
     rejects = tmp_path / "rejects.csv"
     out = subprocess.run(
@@ -333,3 +333,24 @@ def test_a_generated_world_loads_through_the_salesforce_format_with_no_rejects(g
     assert count("MATCH (:Contact)-[w:WORKS_AT]->(:Account) WHERE w.until IS NOT NULL RETURN count(w) AS c") == moved
     # The ground truth stays out of the graph.
     assert count("MATCH (n) WHERE n.intent IS NOT NULL OR n.cause IS NOT NULL OR n.mechanism IS NOT NULL RETURN count(n) AS c") == 0
+
+
+def test_duplicates_write_a_hubspot_second_source_and_keep_which_is_which_in_the_ground_truth(tmp_path: Path) -> None:
+    folder = tmp_path / "world"
+    generate_world(WorldParams(accounts=120, seed=1, duplicates=0.2), folder, quiet=True)
+    second = folder / "hubspot"
+    assert {path.name for path in second.iterdir()} == {"companies.csv", "contacts.csv", "deals.csv"}
+    companies, people = _rows(second, "companies.csv"), _rows(second, "contacts.csv")
+    truth = _rows(folder / GROUND_TRUTH_DIR, "duplicates.csv")
+    assert len(truth) == len(companies) + len(people) and len(companies) >= 10 and len(people) >= 30
+    assert not {"Kind", "OriginalId"} & (set(companies[0]) | set(people[0]))
+    originals = {f"salesforce:{row['Id']}" for name in ("Account.csv", "Contact.csv") for row in _rows(folder, name)}
+    assert all(row["OriginalId"] in originals for row in truth)
+    kinds = Counter(row["Kind"] for row in truth)
+    assert set(kinds) == {"same_domain", "case_and_suffix", "name_typo", "email_case", "same_name_same_company",
+                          "name_typo_same_company"}
+    # Without the flag there is no second source.
+    generate_world(WorldParams(accounts=120, seed=1), tmp_path / "plain", quiet=True)
+    assert not (tmp_path / "plain" / "hubspot").exists()
+    bad = CliRunner().invoke(cli, ["generate", "--accounts", "20", "--duplicates", "0.9", "--quiet", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--duplicates must be from 0 to 0.5" in bad.output

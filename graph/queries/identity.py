@@ -272,6 +272,17 @@ RETURN a.id AS a, b.id AS b, r.method AS method, r.confidence AS confidence, r.s
 """
 
 
+def ids_of_sources(label: Label) -> str:
+    """Ids of every node of a label from the given sources, merged or not (evaluation scores these)."""
+    name = _label(label)
+    return f"""
+MATCH (n:{name})
+WHERE n.source IN $sources
+RETURN n.id AS id
+ORDER BY id
+"""
+
+
 def delete_sources(label: Label) -> str:
     """Delete one batch of a label's nodes from the given sources (evaluation cleans up with this)."""
     name = _label(label)
