@@ -126,10 +126,12 @@ def bench_delivery(graph: Graph, settings: Settings, accounts: list[str], rate: 
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     committed: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 60  # wait until the dispatcher delivers a first (warm-up) action
+        deadline = time.monotonic() + 300  # wait until the dispatcher delivers a first (warm-up) action
         warm = apply_score_changes(graph, crossing_changes([warm_account], 0, datetime(2028, 1, 1, tzinfo=UTC)),
                                    POLICIES, settings).action_ids
-        while not set(warm) <= set(receiver.first_seen) and time.monotonic() < deadline:
+        while not set(warm) <= set(receiver.first_seen):
+            if time.monotonic() > deadline or dispatcher.poll() is not None:
+                raise SystemExit("bench_outbox: the dispatcher did not deliver the warm-up action")
             time.sleep(0.05)
         interval, began, i = 1.0 / rate, time.monotonic(), 0
         while time.monotonic() - began < seconds:
