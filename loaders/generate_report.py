@@ -122,6 +122,8 @@ def measure_signal(folder: Path) -> SignalReport:
     by_size = []
     for q, name in enumerate(("smallest quarter", "second quarter", "third quarter", "largest quarter")):
         chosen = quartile == q
+        if not chosen.any():
+            continue
         by_size.append((f"{name} (employees {employees[chosen].min():,}-{employees[chosen].max():,})",
                         int(chosen.sum()), float(per_account[chosen].mean() / years)))
     kinds = np.array([row["Type"] for row in accounts])
@@ -149,7 +151,7 @@ def format_signal_report(report: SignalReport) -> str:
     lines = [
         f"{report.accounts:,} accounts, {report.days} days, {report.openings:,} New Business/Expansion openings; "
         "(xN): the rate over the baseline of the same window (family_purchase: over accounts in a subsidiary tree)",
-        "",
+        "" if report.days > WINDOWS[-1][1] else f"(the period is too short: the windows need more than {WINDOWS[-1][1]} days)",
         f"| after | events | {heads} |",
         "|---|---|" + "---|" * len(WINDOWS),
         "| any account-day (baseline) | - | " + " | ".join(f"{rate:.1%}" for rate in report.baseline) + " |",

@@ -23,7 +23,6 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import DecisionConflict, DecisionNotFound, InvalidInput
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import identity as q
-from kgcrm.loaders.identity_normalize import normalise_domain
 from kgcrm.loaders.identity_match import (
     AccountRecord,
     Candidate,
@@ -31,6 +30,7 @@ from kgcrm.loaders.identity_match import (
     match_accounts,
     match_contacts,
 )
+from kgcrm.loaders.identity_normalize import normalise_domain
 
 logger = logging.getLogger(__name__)
 

@@ -25,6 +25,8 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import InvalidInput
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import identity as q
+from kgcrm.loaders.generate_duplicates import DUPLICATES_FILE
+from kgcrm.loaders.generate_truth import GROUND_TRUTH_DIR
 from kgcrm.loaders.identity import Thresholds, resolve
 from kgcrm.loaders.identity_normalize import ascii_fold
 
@@ -436,9 +438,6 @@ def evaluate_world(graph: Graph, folder: Path, thresholds: Thresholds) -> WorldE
     Expects `kgcrm load OUTDIR --format salesforce` and `kgcrm load OUTDIR/hubspot --format hubspot` done.
     Every Salesforce record is its own entity; each HubSpot record is the entity it duplicates.
     """
-    from kgcrm.loaders.generate_duplicates import DUPLICATES_FILE
-    from kgcrm.loaders.generate_truth import GROUND_TRUTH_DIR
-
     truth_path = folder / GROUND_TRUTH_DIR / DUPLICATES_FILE
     if not truth_path.is_file():
         raise InvalidInput(f"{truth_path}: missing; write the world with `kgcrm generate --duplicates RATE`")
