@@ -220,7 +220,7 @@ def server(neo4j_server: Any, _session_graph: Graph) -> Iterator[ApiServer]:
 
 @pytest.fixture(scope="module")
 def http(server: ApiServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, timeout=120) as client:
         yield client
 
 

@@ -25,13 +25,16 @@ def _var(name: str) -> str:
 
 def account_visible(var: str) -> str:
     """True when the caller may see the Account bound to `var`: admins all, managers their team's
-    book (owners who report to them, transitively, and their own), account managers their own."""
+    book (owners who report to them, transitively, and their own), account managers their own.
+
+    One EXISTS serves both scoped roles (an account manager's owner must be themselves), which keeps
+    the fragment small: it is repeated inside other fragments, and Neo4j's planning time grows with it.
+    """
     a = _var(var)
     return (
-        f"($role = '{ADMIN}'"
-        f" OR ($role = '{ACCOUNT_MANAGER}' AND EXISTS {{ ({a})<-[:{RelType.OWNS}]-(:{Label.USER} {{id: $user_id}}) }})"
-        f" OR ($role = '{MANAGER}' AND EXISTS {{ ({a})<-[:{RelType.OWNS}]-(:{Label.USER})"
-        f"-[:{RelType.REPORTS_TO}*0..]->(:{Label.USER} {{id: $user_id}}) }}))"
+        f"($role = '{ADMIN}' OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}'] AND EXISTS {{ "
+        f"MATCH ({a})<-[:{RelType.OWNS}]-(scope_owner:{Label.USER})-[:{RelType.REPORTS_TO}*0..]->(scope_me:{Label.USER} {{id: $user_id}}) "
+        f"WHERE $role = '{MANAGER}' OR scope_owner = scope_me }}))"
     )
 
 
@@ -64,15 +67,17 @@ def opportunity_visible(var: str) -> str:
 
 
 def hanging_visible(var: str) -> str:
-    """Activities, actions and score changes are visible through what they are about (or who did them)."""
+    """Activities, actions and score changes are visible through what they are about (or who did them):
+    an account, an opportunity's account, or a contact's current account."""
     n = _var(var)
     return (
-        f"($role = '{ADMIN}' OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}'] AND ("
-        f"EXISTS {{ MATCH ({n})-[:{RelType.ABOUT}]->(sa:{Label.ACCOUNT}) WHERE {account_visible('sa')} }}"
-        f" OR EXISTS {{ MATCH ({n})-[:{RelType.ABOUT}]->(:{Label.OPPORTUNITY})-[:{RelType.FOR_ACCOUNT}]->(sa:{Label.ACCOUNT})"
-        f" WHERE {account_visible('sa')} }}"
-        f" OR EXISTS {{ MATCH ({n})-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(:{Label.CONTACT})-[w:{RelType.WORKS_AT}]->"
-        f"(sa:{Label.ACCOUNT}) WHERE w.until IS NULL AND {account_visible('sa')} }})))"
+        f"($role = '{ADMIN}' OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}'] AND EXISTS {{ "
+        f"CALL ({n}) {{ "
+        f"MATCH ({n})-[:{RelType.ABOUT}]->(sa:{Label.ACCOUNT}) RETURN sa "
+        f"UNION MATCH ({n})-[:{RelType.ABOUT}]->(:{Label.OPPORTUNITY})-[:{RelType.FOR_ACCOUNT}]->(sa:{Label.ACCOUNT}) RETURN sa "
+        f"UNION MATCH ({n})-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(:{Label.CONTACT})-[w:{RelType.WORKS_AT}]->(sa:{Label.ACCOUNT}) "
+        f"WHERE w.until IS NULL RETURN sa }} "
+        f"WITH sa WHERE {account_visible('sa')} RETURN 1 }}))"
     )
 
 
