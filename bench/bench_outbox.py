@@ -48,6 +48,8 @@ def _free_port() -> int:
 
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
+    if not ordered:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
 
     def pick(p: float) -> float:
         return ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))]
@@ -117,7 +119,7 @@ def bench_commit(graph: Graph, settings: Settings, accounts: list[str], batch_si
 
 
 def bench_delivery(graph: Graph, settings: Settings, accounts: list[str], rate: float, seconds: float,
-                   poll: float, receiver: Receiver, warm_account: str) -> dict:
+                   poll: float, receiver: Receiver, warm_account: str, run_no: int) -> dict:
     """Actions committed at `rate` per second; latency from commit to the receiver's first receipt."""
     env = {**os.environ, "NEO4J_URI": settings.neo4j_uri, "NEO4J_PASSWORD": PASSWORD,
            "KGCRM_WEBHOOK_URL": receiver.url, "KGCRM_WEBHOOK_SECRET": SECRET, "KGCRM_DISPATCH_POLL": str(poll),
@@ -136,7 +138,8 @@ def bench_delivery(graph: Graph, settings: Settings, accounts: list[str], rate: 
         interval, began, i = 1.0 / rate, time.monotonic(), 0
         while time.monotonic() - began < seconds:
             account = accounts[i % len(accounts)]
-            at = datetime(2027, 1, 1, tzinfo=UTC) + timedelta(seconds=i)
+            # Each run has its own times, so its score changes are new (ids derive from them).
+            at = datetime(2027, 1, 1, tzinfo=UTC) + timedelta(days=run_no, seconds=i)
             for phase in range(2):
                 report = apply_score_changes(graph, crossing_changes([account], 2 * (i // len(accounts)) + phase, at),
                                              POLICIES, settings)
@@ -191,7 +194,8 @@ def main() -> None:
             for rate in (float(r) for r in args.rates.split(",")):
                 for poll in (0.2, 0.02):
                     delivery[(rate, poll)] = bench_delivery(graph, settings, accounts[1000:-10], rate, seconds, poll,
-                                                            receiver, warm_account=accounts[-1 - len(delivery)])
+                                                            receiver, warm_account=accounts[-1 - len(delivery)],
+                                                            run_no=len(delivery))
     finally:
         neo4j.stop()
         shutil.rmtree(neo4j.instance_dir, ignore_errors=True)
