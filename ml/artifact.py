@@ -114,7 +114,7 @@ class _InterpolatedIsotonic:
 def _calibrator_from(payload: dict[str, Any]) -> Calibrator:
     cal = Calibrator(payload["method"])
     cal.temperature = float(payload["temperature"])
-    cal.slope, cal.bias = float(payload["slope"]), float(payload["bias"])
+    cal.slope, cal.bias = float(payload.get("slope", 1.0)), float(payload.get("bias", 0.0))
     if cal.method == "isotonic":
         cal._isotonic = _InterpolatedIsotonic(payload["x"].numpy(), payload["y"].numpy())  # type: ignore[assignment]
     return cal

@@ -1,6 +1,6 @@
 """Why a node has its score: occlusion attributions over feature groups and relationships, told in words.
 
-For each driver group (the account's own activity, its contacts' engagement, a new contact's history,
+For each driver group (engagement by the account and its contacts, a new contact's history,
 its parent and subsidiaries, ...) the whole graph is scored once more with that group neutralised:
 features set to their training mean, or the relationships removed. The drop in a node's logit is
 the group's contribution to that node's score. One forward pass per group scores every node at once,
@@ -56,16 +56,19 @@ class Group:
 def driver_groups(target: Label, node_types: list[str]) -> list[Group]:
     """The driver groups that make sense for a target label, given the node types the model reads."""
     t = target.value
+    # One engagement group for the node's own activity and its contacts' activity: they are the same
+    # events seen from both ends (ABOUT the account, PERFORMED_BY a contact); split, each half would
+    # carry only part of the weight of what an account manager sees as one thing.
+    engagement = {t: _activity_column}
+    if Label.CONTACT.value in node_types and target != Label.CONTACT:
+        engagement[Label.CONTACT.value] = _activity_column
     groups = [
-        Group("own_activity", {t: _activity_column}),
+        Group("engagement", engagement),
         Group("profile", {t: lambda n: not (_activity_column(n) or _degree_column(n))}),
         Group("connections", {t: _degree_column}),
     ]
     if Label.CONTACT.value in node_types:
-        groups += [
-            Group("contact_engagement", {Label.CONTACT.value: _activity_column}),
-            Group("contact_history", {Label.CONTACT.value: lambda n: _tenure_column(n) or _degree_column(n)}),
-        ]
+        groups.append(Group("contact_history", {Label.CONTACT.value: lambda n: _tenure_column(n) or _degree_column(n)}))
     if target == Label.ACCOUNT:
         groups.append(Group("related_accounts", {}, (RelType.SUBSIDIARY_OF.value.lower(),)))
     for other, key in ((Label.OPPORTUNITY, "deals"), (Label.ACCOUNT, "account"), (Label.USER, "owner"),
@@ -212,11 +215,12 @@ class Facts:
 
     def sentence(self, key: str, row: int) -> str:
         """The driver `key` of node `row` in words an account manager understands."""
-        if key == "contact_engagement":
-            n = int(self.engaged[row])
+        if key == "engagement":
+            n, m = int(self.engaged[row]), int(self.recent_activities[row])
+            activities = f"{m} activit{'ies' if m != 1 else 'y'} in the last {RECENT_ACTIVITY_DAYS:.0f} days"
             if n:
-                return f"{n} contact{'s' if n > 1 else ''} engaged in the last {ENGAGEMENT_DAYS:.0f} days"
-            return "engagement of its contacts"
+                return f"{n} contact{'s' if n > 1 else ''} engaged in the last {ENGAGEMENT_DAYS:.0f} days ({activities})"
+            return activities if m else "its activity and its contacts' engagement"
         if key == "contact_history":
             if not np.isnan(self.new_champion_day[row]):
                 return f"a contact from a deal won elsewhere joined on {_day(self.new_champion_day[row])}"
@@ -228,9 +232,6 @@ class Facts:
                 relation, what, day = self.related[row]
                 return f"a {relation} account {what} on {_day(day)}"
             return "its parent and subsidiary accounts"
-        if key == "own_activity":
-            n = int(self.recent_activities[row])
-            return f"{n} activities in the last {RECENT_ACTIVITY_DAYS:.0f} days" if n else "its activity history"
         if key == "deals":
             won, lost, open_ = (int(v) for v in self.deals[row])
             return f"its deal history ({won} won, {lost} lost, {open_} open)" if won + lost + open_ else "its deals"

@@ -95,9 +95,12 @@ def _own_features(
         closed = closed_at < cutoff  # NaN compares False: still open
         won = closed & (table.numbers["is_won"] == 1.0)
         days_open = np.where(closed, (closed_at - created) / DAY, age_days)
+        # How long ago it closed: a deal won last week says more about the accounts around it than one won years ago.
+        days_closed = np.where(closed, (cutoff - closed_at) / DAY, 3650.0)
         cols += [closed.astype(float), won.astype(float), (closed & ~won).astype(float),
-                 np.where(np.isnan(days_open), 0.0, np.log1p(np.clip(days_open, 0, None)))]
-        names += ["closed", "won", "lost", "log_days_open"]
+                 np.where(np.isnan(days_open), 0.0, np.log1p(np.clip(days_open, 0, None))),
+                 np.log1p(np.clip(days_closed, 0, None))]
+        names += ["closed", "won", "lost", "log_days_open", "log_days_since_closed"]
 
     if label == Label.CONTACT:
         tenure_cols, tenure_names = _tenure_features(export, n, cutoff)
