@@ -6,9 +6,13 @@ idempotent re-application and the atomicity of score change and action.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +27,7 @@ from kgcrm.graph.errors import ActionConflict, ActionNotFound, InvalidInput
 from kgcrm.graph.model import Label
 from kgcrm.graph.settings import Settings
 
+KGCRM = str(Path(sys.executable).parent / "kgcrm")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 WORLD = """
@@ -297,3 +302,25 @@ def test_concurrent_application_of_one_batch_writes_it_once(world: Graph, settin
     # u1's cap of 3 holds across the racing transactions: a1..a3, then a5 (u2) and a6 (unowned).
     assert sorted(x["node"] for x in _actions(world)) == ["a1", "a2", "a3", "a5", "a6"]
     assert world.read("MATCH (q:ActionQuota {owner_id: 'u1'}) RETURN q.count AS n")[0]["n"] == 3
+
+
+def test_cli_lists_and_decides_actions(world: Graph, settings: Settings, neo4j_server: Any) -> None:
+    policies = _policies("""
+  - {name: deal, label: Opportunity, enter: 0.7, rearm: 0.5, approval: {property: amount, above: 10000}}
+""")
+    apply_score_changes(world, [change("o2", 0.3, 0.8, label=Label.OPPORTUNITY)], policies, settings)
+    (action,) = _actions(world)
+
+    def kgcrm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([KGCRM, *args], env=neo4j_server.env, capture_output=True, text=True)
+
+    listed = kgcrm("actions", "list", "--status", "pending_approval")
+    assert listed.returncode == 0 and listed.stdout.startswith(f"{action['id']}  pending_approval")
+    assert "o2" in listed.stdout
+    approved = kgcrm("actions", "approve", action["id"], "--reason", "good_fit", "--by", "maria")
+    assert (approved.returncode, approved.stdout.strip()) == (0, f"{action['id']}: pending")
+    again = kgcrm("actions", "reject", action["id"], "--reason", "not_now")
+    assert again.returncode == 9
+    assert again.stderr.strip() == f"kgcrm: error: action {action['id']} is pending, not pending_approval; nothing changed"
+    missing = kgcrm("actions", "requeue", "act_nope")
+    assert (missing.returncode, missing.stderr.strip()) == (2, "kgcrm: error: no action with id 'act_nope'")
