@@ -171,7 +171,10 @@ def resolve(
     rehomed = rehome_merged(graph, label, sources)
     records, nodes = _read_records(graph, label, sources)
     report = ResolveReport(label=label.value, records=len(records), rehomed=rehomed)
-    candidates = match_accounts(records) if label is Label.ACCOUNT else match_contacts(records)
+    if label is Label.ACCOUNT:
+        candidates = match_accounts(records)
+    else:
+        candidates = match_contacts(records, _pending_account_groups(graph))
     report.candidates = len(candidates)
 
     decided: set[frozenset[str]] = set()
@@ -229,6 +232,30 @@ def resolve(
         label.value, report.records, report.candidates, report.auto_merged, report.pending,
     )
     return report
+
+
+def _pending_account_groups(graph: Graph) -> dict[str, str]:
+    """Account id -> one id per group of accounts linked by pending decisions (maybe one company)."""
+    links = _UnionFind()
+    for row in graph.read(q.PENDING_ACCOUNT_LINKS, {"pending": q.PENDING}):
+        if row["a"] != row["b"]:
+            links.union(row["a"], row["b"])
+    return {node: links.find(node) for node in list(links.parent)}
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
 
 
 def rehome_merged(graph: Graph, label: Label, sources: Sequence[str] | None = None) -> int:

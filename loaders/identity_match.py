@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +41,8 @@ MIN_FUZZY_LENGTH = 5
 MIN_TYPO_LENGTH = 6
 # A word in at least this share of account names (and 5 names) is generic ("systems", "motors").
 GENERIC_SHARE = 0.002
+# Two accounts only proposed as one company (a pending decision) make a name match there less sure.
+LINKED_ACCOUNT_PENALTY = 0.07
 
 
 class Method:
@@ -50,6 +52,8 @@ class Method:
     EMAIL_MAILBOX = "email_mailbox"
     NAME_DOMAIN = "name_domain"
     NAME_FUZZY_DOMAIN = "name_fuzzy_domain"
+    NAME_LINKED_ACCOUNT = "name_linked_account"
+    NAME_FUZZY_LINKED_ACCOUNT = "name_fuzzy_linked_account"
     DOMAIN = "domain"
     NAME_EXACT = "name_exact"
     NAME_FUZZY = "name_fuzzy"
@@ -271,8 +275,12 @@ def _acronym_pairs(records: Sequence[AccountRecord], names: Sequence[str], domai
     return found
 
 
-def match_contacts(records: Sequence[ContactRecord]) -> list[Candidate]:
-    """Contact pairs: same e-mail or mailbox, then the same or a close name at the same company domain."""
+def match_contacts(records: Sequence[ContactRecord], account_groups: Mapping[str, str] | None = None) -> list[Candidate]:
+    """Contact pairs: same e-mail or mailbox, then the same or a close name at the same company domain.
+
+    `account_groups` maps account ids to a group of accounts that a pending decision proposes as one
+    company; a name match across such accounts is proposed too, a little less sure.
+    """
     emails = [normalise_email(r.email) for r in records]
     mailboxes = [canonical_mailbox(r.email) for r in records]
     names = [normalise_person_name(r.name) for r in records]
@@ -317,4 +325,32 @@ def match_contacts(records: Sequence[ContactRecord]) -> list[Candidate]:
         if confidence := fuzzy_confidence(names[i], names[j], score):
             penalty = 0.03 if emails_differ(i, j) else 0.0
             found.append(_pair(records[i].id, records[j].id, Method.NAME_FUZZY_DOMAIN, confidence - penalty))
+    if account_groups:
+        found.extend(_linked_account_pairs(records, names, account_groups, emails_differ))
     return _keep_best(found)
+
+
+def _linked_account_pairs(records: Sequence[ContactRecord], names: Sequence[str], account_groups: Mapping[str, str],
+                          emails_differ: Callable[[int, int], bool]) -> list[Candidate]:
+    """The same or a close name at two accounts that may be one company (their decision is pending)."""
+    exact: dict[str, list[int]] = defaultdict(list)
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        groups = {account_groups[a] for a in record.account_ids if a in account_groups}
+        if not names[index]:
+            continue
+        for group in groups:
+            exact[f"{group}|{names[index]}"].append(index)
+            for key in _name_blocks([names[index]]):
+                blocks[f"{group}|{key}"].append(index)
+    found = []
+    for members in exact.values():
+        first, *rest = sorted(members, key=lambda i: records[i].id)
+        for other in rest:
+            penalty = LINKED_ACCOUNT_PENALTY + (0.03 if emails_differ(first, other) else 0.0)
+            found.append(_pair(records[first].id, records[other].id, Method.NAME_LINKED_ACCOUNT, 0.92 - penalty))
+    for (i, j), score in _fuzzy_pairs(names, blocks).items():
+        if names[i] != names[j] and (confidence := fuzzy_confidence(names[i], names[j], score)):
+            penalty = LINKED_ACCOUNT_PENALTY + (0.03 if emails_differ(i, j) else 0.0)
+            found.append(_pair(records[i].id, records[j].id, Method.NAME_FUZZY_LINKED_ACCOUNT, confidence - penalty))
+    return found

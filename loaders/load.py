@@ -357,8 +357,12 @@ class Loader:
         if endpoint.resolve == "prefix":
             labels = [label for prefix, label in (endpoint.prefixes or {}).items() if key.startswith(prefix)][:1]
         else:
-            labels = list(endpoint.labels)
-        return [(label, f"{self.source}:{self.aliases.get(label, {}).get(key.casefold(), key)}") for label in labels]
+            labels = endpoint.label
+        prefix = self.source + ":"
+        return [
+            (label, prefix + (self.aliases[label].get(key.casefold(), key) if label in self.aliases else key))
+            for label in labels
+        ]
 
     def _resolve(self, endpoint: Endpoint, key: str) -> tuple[Label, str] | None:
         for label, node_id in self._candidates(endpoint, key):
@@ -396,6 +400,8 @@ class Loader:
 
     def _look_up_external_references(self) -> None:
         """Ask the graph once for the referenced ids this input does not define."""
+        if self.graph is None:
+            return
         wanted: dict[Label, set[str]] = defaultdict(set)
         for compiled in self.files:
             if not compiled.rules:
@@ -407,8 +413,6 @@ class Loader:
                         if not any(node_id in self.first[label] for label, node_id in candidates):
                             for label, node_id in candidates:
                                 wanted[label].add(node_id)
-        if self.graph is None:
-            return
         for label, ids in wanted.items():
             ordered = sorted(ids)
             for start in range(0, len(ordered), _LOOKUP_CHUNK):

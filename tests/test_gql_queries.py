@@ -8,7 +8,6 @@ from typing import Any
 from strawberry import relay
 
 from test_gql_world import (  # noqa: F401 - fixtures
-    api_settings,
     as_,
     gid,
     http,

@@ -17,7 +17,6 @@ from test_gql_world import (  # noqa: F401 - fixtures
     CALLERS,
     VISIBLE,
     ApiServer,
-    Client,
     as_,
     gid,
     http,

@@ -426,3 +426,21 @@ def test_a_generated_world_with_a_second_source_resolves_with_high_precision(gra
     assert scores["Account"].queued_recall >= 0.9
     assert scores["Contact"].queued_recall >= 0.6
     assert scores["Contact"].recall_by_kind["email_case"][0] == 1.0
+
+
+def test_namesakes_at_two_accounts_waiting_for_review_are_queued_too(graph: Graph) -> None:
+    graph.write(
+        "CREATE (a:Account {id: 'crm:x', source: 'crm', name: 'Globex Logistics', domain: 'globex.io'}), "
+        "(b:Account {id: 'hs:x', source: 'hs', name: 'Globex Logistic'}), "
+        "(:Contact {id: 'crm:p', source: 'crm', name: 'Mary Jones'})-[:WORKS_AT]->(a), "
+        "(:Contact {id: 'hs:p', source: 'hs', name: 'MARY JONES'})-[:WORKS_AT]->(b), "
+        "(:Contact {id: 'hs:q', source: 'hs', name: 'Mary Jonse'})-[:WORKS_AT]->(b)"
+    )
+    assert resolve(graph, Label.ACCOUNT, DEFAULT).pending == 1
+    report = resolve(graph, Label.CONTACT, DEFAULT)
+    assert report.auto_merged == 0 and report.pending == 3
+    rows = {(r["from_id"], r["to_id"]): (r["method"], r["confidence"], r["status"]) for r in same_as(graph)
+            if r["from_id"].endswith((":p", ":q")) or r["to_id"].endswith((":p", ":q"))}
+    methods = {m for m, _, _ in rows.values()}
+    assert methods == {"name_linked_account", "name_fuzzy_linked_account", "name_fuzzy_domain"}
+    assert all(status == "pending" and confidence < 0.95 for _, confidence, status in rows.values())

@@ -65,6 +65,12 @@ RETURN a.id AS a, b.id AS b, r.status AS status,
 """
 
 
+PENDING_ACCOUNT_LINKS = f"""
+MATCH (a:{Label.ACCOUNT.value})-[r:{SAME_AS} {{status: $pending}}]->(b:{Label.ACCOUNT.value})
+RETURN coalesce(a.merged_into, a.id) AS a, coalesce(b.merged_into, b.id) AS b
+"""
+
+
 def create_decisions(label: Label) -> str:
     """Create SAME_AS rows unless the pair already has a decision in either direction (idempotent)."""
     name = _label(label)
