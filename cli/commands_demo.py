@@ -28,10 +28,14 @@ MAVEN_DIR = Path("..") / "shared" / "data" / "maven_crm"
 @click.option("--maven", "maven_dir", is_flag=False, flag_value=str(MAVEN_DIR), default=None,
               type=click.Path(file_okay=False, path_type=Path),
               help=f"Load the Maven CRM data set (default {MAVEN_DIR}) instead of generating a world.")
+@click.option("--train/--no-train", default=True, show_default=True,
+              help="Train the account_intent model (once; reused while one is in production) and score every account.")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="End by serving the GraphQL API with a new admin key (Ctrl-C stops it).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def demo(ctx: click.Context, accounts: int, seed: int, maven_dir: Path | None, quiet: bool) -> None:
-    """Start Neo4j, apply the schema, load a world when the graph is empty, print the graph's counts."""
+def demo(ctx: click.Context, accounts: int, seed: int, maven_dir: Path | None, train: bool, serve: bool, quiet: bool) -> None:
+    """Start Neo4j, load a world when the graph is empty, train, score, print the top accounts, serve the API."""
     settings = settings_from(ctx)
     server = LocalNeo4j(settings)
     if server.start():
@@ -50,6 +54,33 @@ def demo(ctx: click.Context, accounts: int, seed: int, maven_dir: Path | None, q
             _load_world(graph, settings, accounts, seed, maven_dir, quiet)
             counts = count_entities(graph)
         print_counts(counts)
+        if train:
+            if maven_dir is not None:
+                click.echo("the Maven data set has no activities for account_intent; see docs/ml.md for opportunity_win")
+            else:
+                _train_and_score(graph, settings)
+    if serve:
+        from kgcrm.commands_serve import serve_with_admin_key
+
+        serve_with_admin_key(settings)
+
+
+def _train_and_score(graph: Graph, settings: Settings) -> None:
+    from kgcrm.ml.demo import train_and_score
+
+    click.echo("training the account_intent model (reused while one is in production) and scoring every account")
+    result = train_and_score(graph, settings, retrain_model=False)
+    click.echo(f"model {result['model']}: {result['reason']}")
+    models = {"GNN": result["metrics"] or {}, **(result["baseline_metrics"] or {})}
+    for name, metrics in models.items():
+        if metrics:
+            click.echo(f"  {name:<22} test AUROC {metrics['auroc']:.3f} "
+                       f"[{metrics['auroc_low']:.3f}, {metrics['auroc_high']:.3f}], ECE {metrics['ece']:.3f}")
+    click.echo("top accounts by intent:")
+    for row in result["top"]:
+        click.echo(f"  {row['score']:.3f}  {row['name'] or row['id']}")
+        for driver in (row.get("drivers") or [])[:3]:
+            click.echo(f"           - {driver}")
 
 
 def _load_world(graph: Graph, settings: Settings, accounts: int, seed: int, maven_dir: Path | None, quiet: bool) -> None:
@@ -82,3 +113,4 @@ def _generated_world(settings: Settings, accounts: int, seed: int, quiet: bool) 
         generate_world(WorldParams(accounts=accounts, seed=seed), outdir, quiet=quiet)
         done.touch()
     return outdir
+
