@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv-path install demo test neo4j-install neo4j-start neo4j-stop neo4j-status schema stats bench soak clean
 
 help:
-	@echo "make demo          install what is missing, start Neo4j, load a small world, print counts"
+	@echo "make demo          install what is missing, start Neo4j, load a small world, train, score, serve the API"
 	@echo "make test          install what is missing, then run the whole test suite"
 	@echo "make neo4j-install|neo4j-start|neo4j-stop|neo4j-status   manage the local Neo4j"
 	@echo "make bench         run the benchmarks (writes bench/RESULTS.md)"
