@@ -22,6 +22,7 @@ venv-path:
 
 install:
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash scripts/bootstrap.sh
+	@bash scripts/browser.sh
 
 demo: install
 	$(KGCRM) demo

@@ -29,6 +29,7 @@ from kgcrm.gql import metrics
 from kgcrm.gql.auth import Authenticator
 from kgcrm.gql.context import ApiServices, Context, authenticate, credentials_from, get_context
 from kgcrm.gql.errors import AuthenticationFailed
+from kgcrm.gql.explorer import include_explorer
 from kgcrm.gql.limits import BodySizeLimit
 from kgcrm.gql.notifier import Notifier
 from kgcrm.gql.schema import build_schema, graphiql_enabled
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, graph: Graph | None = None) -> 
         allow_queries_via_get=True,
     )
     app.include_router(router, prefix="/graphql")
+    include_explorer(app, settings)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

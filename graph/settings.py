@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     api_poll_seconds: float = Field(1.0, gt=0, validation_alias="KGCRM_API_POLL_SECONDS")
     # A verified API key is trusted for this long before it is looked up again (revocation delay).
     api_key_cache_seconds: float = Field(5.0, ge=0, validation_alias="KGCRM_API_KEY_CACHE_SECONDS")
+    # The explorer page's folder (explorer/ with its node_modules); empty: the one beside the code.
+    explorer_dir: Path | None = Field(None, validation_alias="KGCRM_EXPLORER_DIR")
     # ML: CPU threads for torch and LightGBM, and the snapshot size above which the GNN trains in
     # sampled mini-batches instead of one full-batch pass.
     ml_threads: int = Field(2, ge=1, le=256, validation_alias="KGCRM_ML_THREADS")
@@ -92,7 +94,7 @@ class Settings(BaseSettings):
     holdout_fraction: float = Field(0.1, ge=0, lt=1, validation_alias="KGCRM_HOLDOUT_FRACTION")
     holdout_salt: str = Field("kgcrm-holdout-1", min_length=1, validation_alias="KGCRM_HOLDOUT_SALT")
 
-    @field_validator("policies_file", mode="before")
+    @field_validator("policies_file", "explorer_dir", mode="before")
     @classmethod
     def _empty_policies_file_is_default(cls, value: object) -> object:
         return None if value == "" else value

@@ -1,0 +1,166 @@
+// The graph view's drawing: a Cytoscape.js canvas of a neighbourhood that grows as nodes are expanded.
+
+import { scoreColor, scoreText } from "./format.js";
+
+// The most nodes the view holds; each expansion asks the API for at most EXPAND_LIMIT more.
+export const MAX_NODES = 1000;
+export const EXPAND_LIMIT = 200;
+// Above this many nodes the force-directed layout is too slow for a first render: rings by depth instead.
+const FORCE_LAYOUT_MAX = 300;
+// Above this many nodes contacts' names show only when zoomed in (hover still names every node).
+const CROWDED = 80;
+
+const SCORED = new Set(["Account", "Contact", "Opportunity"]);
+const LABELLED = new Set(["Account", "Contact", "Opportunity", "User", "Product", "Campaign"]);
+const SIZE = { Account: 34, Opportunity: 24, Contact: 20, User: 20, Product: 18, Campaign: 18 };
+const SHAPE = {
+  Account: "round-rectangle", Contact: "ellipse", Opportunity: "diamond", Activity: "triangle", User: "hexagon",
+  Action: "tag", ScoreChange: "vee", Product: "barrel", Campaign: "star", ModelVersion: "octagon",
+};
+export const LEGEND = ["Account", "Contact", "Opportunity", "Activity", "Action", "User"];
+
+const STYLE = [
+  { selector: "node", style: {
+    "background-color": "data(color)", shape: "data(shape)", width: "data(size)", height: "data(size)",
+    "border-width": 1, "border-color": "#52606d", label: "data(caption)", "font-size": 11, color: "#1f2933",
+    "text-valign": "bottom", "text-margin-y": 3, "text-outline-color": "#ffffff", "text-outline-width": 2,
+    "text-max-width": 110, "text-wrap": "ellipsis", "min-zoomed-font-size": 7,
+  } },
+  { selector: "node.quiet", style: { "text-opacity": 0 } },
+  { selector: "node.expanded", style: { "border-width": 2, "border-color": "#1f2933" } },
+  { selector: "node.start", style: { "border-width": 4, "border-color": "#102a43", "font-weight": "bold", "font-size": 12 } },
+  { selector: "node:selected", style: { "overlay-color": "#2680c2", "overlay-opacity": 0.25 } },
+  { selector: "edge", style: { width: 1, "line-color": "#bcccdc", "curve-style": "haystack", opacity: 0.8 } },
+];
+
+function nodeData(node) {
+  const scored = SCORED.has(node.label);
+  return {
+    id: node.id, label: node.label, name: node.name || node.label, score: node.score, depth: node.depth,
+    color: scored ? scoreColor(node.score) : "#e4e7eb",
+    shape: SHAPE[node.label] || "ellipse",
+    size: SIZE[node.label] || 12,
+    caption: LABELLED.has(node.label) ? (node.name || "") : "",
+  };
+}
+
+function edgeId(edge) {
+  return `${edge.source}|${edge.type}|${edge.target}`;
+}
+
+/** The neighbourhood drawn in `container`; `onOpen(node)` on double-click, `onHover(node|null, pos)` on hover. */
+export class GraphView {
+  constructor(container, { onOpen, onHover, onSelect }) {
+    this.cy = window.cytoscape({
+      container, style: STYLE, minZoom: 0.05, maxZoom: 4, wheelSensitivity: 0.3,
+      boxSelectionEnabled: false, textureOnViewport: true, hideEdgesOnViewport: true, pixelRatio: 1,
+    });
+    this.expanded = new Set();
+    this.cy.on("dbltap", "node", (e) => onOpen && onOpen(e.target.data()));
+    this.cy.on("tap", "node", (e) => onSelect && onSelect(e.target.data()));
+    this.cy.on("mouseover", "node", (e) => onHover && onHover(e.target.data(), e.renderedPosition));
+    this.cy.on("mouseout", "node", () => onHover && onHover(null));
+    this.cy.on("pan zoom", () => onHover && onHover(null));
+    this.cy.on("zoom", () => this.declutter());
+  }
+
+  /** In a crowded drawing only accounts, deals and people of the selling side keep their names until zoomed in. */
+  declutter() {
+    const crowded = this.size > CROWDED && this.cy.zoom() < 1.6;
+    if (crowded === this.crowded) return;
+    this.crowded = crowded;
+    const contacts = this.cy.nodes('[label = "Contact"]');
+    if (crowded) contacts.addClass("quiet");
+    else contacts.removeClass("quiet");
+  }
+
+  get size() {
+    return this.cy.nodes().length;
+  }
+
+  /** Replace the drawing with a neighbourhood; resolves with milliseconds until the first frame is drawn. */
+  show(neighborhood) {
+    const started = performance.now();
+    this.cy.elements().remove();
+    this.expanded = new Set([neighborhood.start]);
+    const nodes = neighborhood.nodes.slice(0, MAX_NODES);
+    const kept = new Set(nodes.map((n) => n.id));
+    this.cy.add([
+      ...nodes.map((n) => ({ group: "nodes", data: nodeData(n), classes: n.id === neighborhood.start ? "start expanded" : "" })),
+      ...neighborhood.edges.filter((e) => kept.has(e.source) && kept.has(e.target))
+        .map((e) => ({ group: "edges", data: { id: edgeId(e), source: e.source, target: e.target, type: e.type } })),
+    ]);
+    this.layout(neighborhood.start);
+    this.crowded = null;
+    this.declutter();
+    return this.firstFrame(started);
+  }
+
+  /** Add an expansion of `centerId` around it; returns how many nodes were new. */
+  merge(centerId, neighborhood) {
+    this.expanded.add(centerId);
+    const center = this.cy.getElementById(centerId);
+    const origin = center.nonempty() ? center.position() : { x: 0, y: 0 };
+    const room = MAX_NODES - this.size;
+    const fresh = neighborhood.nodes.filter((n) => this.cy.getElementById(n.id).empty()).slice(0, Math.max(0, room));
+    const ring = 60 + fresh.length * 2.5;
+    this.cy.batch(() => {
+      fresh.forEach((n, i) => {
+        const angle = (2 * Math.PI * i) / Math.max(1, fresh.length);
+        this.cy.add({ group: "nodes", data: nodeData(n),
+          position: { x: origin.x + ring * Math.cos(angle), y: origin.y + ring * Math.sin(angle) } });
+      });
+      for (const e of neighborhood.edges) {
+        const id = edgeId(e);
+        if (this.cy.getElementById(id).empty() && this.cy.getElementById(e.source).nonempty()
+            && this.cy.getElementById(e.target).nonempty()) {
+          this.cy.add({ group: "edges", data: { id, source: e.source, target: e.target, type: e.type } });
+        }
+      }
+      center.addClass("expanded");
+    });
+    this.crowded = null;
+    this.declutter();
+    return fresh.length;
+  }
+
+  unexpanded() {
+    return this.cy.nodes().filter((n) => !this.expanded.has(n.id())).map((n) => n.id());
+  }
+
+  layout(startId) {
+    const n = this.size;
+    const options = n <= FORCE_LAYOUT_MAX
+      ? { name: "cose", animate: false, randomize: true, fit: true, padding: 30, nodeDimensionsIncludeLabels: false,
+          idealEdgeLength: () => 70, nodeRepulsion: () => 60000, gravity: 0.5, numIter: 600, componentSpacing: 60 }
+      : { name: "concentric", animate: false, fit: true, padding: 20, minNodeSpacing: 4,
+          concentric: (node) => (node.id() === startId ? 100 : 10 - (node.data("depth") || 0)), levelWidth: () => 1 };
+    this.cy.layout(options).run();
+    // A small neighbourhood fitted to the canvas would be drawn huge.
+    if (this.cy.zoom() > 1.3) {
+      this.cy.zoom(1.3);
+      this.cy.center();
+    }
+  }
+
+  fit() {
+    this.cy.fit(undefined, 30);
+  }
+
+  /** Milliseconds from `started` to the first frame Cytoscape draws after it. */
+  firstFrame(started) {
+    return new Promise((resolve) => {
+      this.cy.one("render", () => requestAnimationFrame(() => resolve(performance.now() - started)));
+      this.cy.forceRender ? this.cy.forceRender() : this.cy.resize();
+    });
+  }
+
+  destroy() {
+    this.cy.destroy();
+  }
+}
+
+export function hoverText(node) {
+  const score = SCORED.has(node.label) ? ` · intent ${scoreText(node.score)}` : "";
+  return `${node.label}: ${node.name}${score}`;
+}
