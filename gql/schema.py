@@ -8,6 +8,7 @@ from collections.abc import Callable
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -51,6 +52,13 @@ def graphiql_enabled(settings: Settings) -> bool:
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with every limit from `settings`; the SDL does not depend on them."""
+    # The limits' validation rules are built once: ValidationCache keys on the rule classes, and
+    # each limiter instance makes new ones, so per-request limiters would validate every query again.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.api_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.api_max_aliases).validation_rules,
+        *QueryCostLimiter(max_cost=settings.api_max_cost).validation_rules,
+    ]
     # Factories, so each request gets fresh extension instances (the caches themselves are shared).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         OperationMetrics,
@@ -58,9 +66,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.api_max_aliases),
-        lambda: QueryCostLimiter(max_cost=settings.api_max_cost),
+        lambda: AddValidationRules(limit_rules),
         error_masker,
     ]
     if not introspection_enabled(settings):
