@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     dispatch_concurrency: int = Field(8, ge=1, le=256, validation_alias="KGCRM_DISPATCH_CONCURRENCY")
     holdout_fraction: float = Field(0.1, ge=0, lt=1, validation_alias="KGCRM_HOLDOUT_FRACTION")
     holdout_salt: str = Field("kgcrm-holdout-1", min_length=1, validation_alias="KGCRM_HOLDOUT_SALT")
+    # Real-time events (docs/activation.md): the scorer's micro-batch window and largest batch, and the
+    # largest NDJSON body POST /events accepts.
+    events_window_seconds: float = Field(0.05, gt=0, le=60, validation_alias="KGCRM_EVENTS_WINDOW")
+    events_max_batch: int = Field(500, ge=1, le=100_000, validation_alias="KGCRM_EVENTS_MAX_BATCH")
+    events_max_body_bytes: int = Field(10_000_000, ge=1024, validation_alias="KGCRM_EVENTS_MAX_BODY_BYTES")
 
     @field_validator("policies_file", "explorer_dir", mode="before")
     @classmethod

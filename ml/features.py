@@ -154,7 +154,11 @@ def _activity_features(
     node_rows = np.concatenate([dst for _, dst in links])
     age = (cutoff - node_times(export, Label.ACTIVITY)[act_rows]) / DAY
     age = np.where(np.isnan(age), 365.0, age)
-    type_code = np.searchsorted(np.asarray(ACTIVITY_TYPES), acts.strings["type"][act_rows].astype(str))
+    # searchsorted needs a sorted haystack: search the sorted type names and map back to ACTIVITY_TYPES
+    # order (on the unsorted tuple a code depended on the other activities in the export).
+    order = np.argsort(np.asarray(ACTIVITY_TYPES))
+    found = np.searchsorted(np.asarray(ACTIVITY_TYPES)[order], acts.strings["type"][act_rows].astype(str))
+    type_code = order[np.clip(found, 0, len(ACTIVITY_TYPES) - 1)]
     known = np.isin(acts.strings["type"][act_rows], ACTIVITY_TYPES)
     type_code = np.where(known, type_code, len(ACTIVITY_TYPES))
     n_types = len(ACTIVITY_TYPES) + 1

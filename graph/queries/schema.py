@@ -100,6 +100,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX action_due IF NOT EXISTS FOR (n:Action) ON (n.status, n.next_attempt_at)",
         ),
     ),
+    Migration(
+        11,
+        "real-time events: the rescoring queue",
+        ("CREATE INDEX activity_rescore_pending IF NOT EXISTS FOR (n:Activity) ON (n.rescore_pending)",),
+    ),
 )
 
 GET_APPLIED_VERSIONS = """

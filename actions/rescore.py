@@ -1,0 +1,355 @@
+"""Incremental rescoring: new events rescore only the nodes inside the production model's receptive field.
+
+A GNN with L message-passing layers computes a node's score from its L-hop neighbourhood, so an event
+can move only the scored nodes within L hops of what it touched (the affected set). Those are scored
+on a subgraph that holds everything their score reads: the nodes within L hops of them with all their
+activities, plus one more hop so that every degree feature counts every relationship. The result is
+the full batch scoring's score for those nodes (a test holds the two within 1e-5). The one input
+that is global, a string column's one-hot vocabulary (top categories by count over the whole label),
+is counted in Neo4j and cached for VOCABULARY_TTL seconds.
+
+Changed scores (moves above KGCRM_SCORE_EPSILON, or a new model) go through
+`apply_score_changes`: ScoreChange (old, new, time, model, the causing events) and the Actions of
+the trigger policies in one transaction. Events are then marked rescored. A crash in between leaves
+them queued; the next pass finds the new scores already stored and writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import sparse
+
+from kgcrm.actions.outbox import ApplyReport, ScoreChangeInput, apply_score_changes
+from kgcrm.actions.policies import Policy, load_policies
+from kgcrm.graph.driver import Graph
+from kgcrm.graph.model import Label
+from kgcrm.graph.queries import events as q
+from kgcrm.graph.queries.actions import SCORED
+from kgcrm.graph.settings import Settings
+from kgcrm.ml.artifact import ModelArtifact
+from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, EdgeTable, GraphExport, NodeTable
+from kgcrm.ml.features import TOP_CATEGORIES, Snapshot, take_snapshot
+from kgcrm.ml.inference import logits_of, prepare
+from kgcrm.ml.model import IntentGNN
+from kgcrm.ml.registry import ModelVersion, list_models, load_model
+from kgcrm.ml.tasks import scoring_index
+
+logger = logging.getLogger(__name__)
+
+VOCABULARY_TTL = 60.0
+# The graph the GNN sees: every exported label but Activity (folded into features), and the
+# relationships between them; activities reach the nodes they are about or performed by.
+GRAPH_LABELS = tuple(label for label in NODE_COLUMNS if label != Label.ACTIVITY)
+GRAPH_RELS = tuple(spec for spec in REL_SPECS if Label.ACTIVITY not in (spec[0], spec[2]))
+GRAPH_REL_TYPES = tuple(sorted({spec[1] for spec in GRAPH_RELS}))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One queued event: its id, when it was accepted, and the graph nodes it touches (internal ids)."""
+
+    id: str
+    accepted_at: Any
+    touched: tuple[int, ...]
+
+
+@dataclass
+class TaskRescore:
+    """One task's part of a pass: which nodes were affected and what the model now says about them."""
+
+    task: str
+    model: str
+    affected: int
+    subgraph_nodes: int
+    ids: np.ndarray = field(repr=False)
+    scores: np.ndarray = field(repr=False)
+    changes: list[ScoreChangeInput] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class RescoreReport:
+    """What one pass did, with the time each part took (seconds)."""
+
+    events: list[str]
+    tasks: list[TaskRescore] = field(default_factory=list)
+    applied: ApplyReport = field(default_factory=ApplyReport)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> int:
+        return sum(len(t.changes) for t in self.tasks)
+
+    def scores(self, task: str) -> dict[str, float]:
+        """The incremental scores of one task's affected nodes, by node id."""
+        return {str(i): float(s) for t in self.tasks if t.task == task for i, s in zip(t.ids, t.scores)}
+
+
+class IncrementalScorer:
+    """Rescores the neighbourhoods of queued events; keeps models and vocabularies between passes."""
+
+    def __init__(self, graph: Graph, settings: Settings, policies: Sequence[Policy] | None = None) -> None:
+        self.graph = graph
+        self.settings = settings
+        self.policies = list(policies) if policies is not None else load_policies(settings.policies_file)
+        self._models: dict[str, tuple[ModelArtifact, IntentGNN]] = {}
+        self._vocabulary: dict[tuple[Label, str], list[str]] = {}
+        self._vocabulary_at = -np.inf
+
+    def pending(self, limit: int | None = None) -> list[Event]:
+        """The oldest queued events, at most `limit` (KGCRM_EVENTS_MAX_BATCH)."""
+        rows = self.graph.read(q.PENDING_EVENTS, {"limit": limit or self.settings.events_max_batch})
+        return [Event(r["id"], r["accepted_at"], tuple(r["touched"])) for r in rows]
+
+    def run_once(self, *, as_of: float | None = None, limit: int | None = None) -> RescoreReport | None:
+        """Rescore the queued events (one micro-batch) and mark them done; None when the queue is empty."""
+        events = self.pending(limit)
+        if not events:
+            return None
+        report = self.rescore(events, as_of=as_of)
+        note = ",".join(t.model for t in report.tasks) or "no production model"
+        self.graph.write(q.MARK_RESCORED, {"ids": report.events, "note": note})
+        return report
+
+    def rescore(self, events: Sequence[Event], *, as_of: float | None = None) -> RescoreReport:
+        """Score the nodes the events can move with every production model, and apply what changed."""
+        torch.set_num_threads(self.settings.ml_threads)
+        cutoff = time.time() if as_of is None else as_of
+        report = RescoreReport(events=[e.id for e in events])
+        versions = [v for v in list_models(self.graph) if v.status == "production"]
+        if not versions:
+            logger.warning("%s events not rescored: no production model", len(events))
+        for version in versions:
+            artifact, network = self._model(version)
+            if artifact.task.target not in SCORED:
+                continue
+            report.tasks.append(self._rescore_task(version, artifact, network, events, cutoff, report.timings))
+        clock = time.perf_counter()
+        changes = [c for t in report.tasks for c in t.changes]
+        if changes:
+            report.applied = apply_score_changes(self.graph, changes, self.policies, self.settings)
+        report.timings["apply_s"] = time.perf_counter() - clock
+        logger.info("rescored %s events: %s affected, %s score changes, actions %s",
+                    len(events), sum(t.affected for t in report.tasks), len(changes), dict(report.applied.actions))
+        return report
+
+    def _model(self, version: ModelVersion) -> tuple[ModelArtifact, IntentGNN]:
+        if version.id not in self._models:
+            artifact = load_model(self.settings, version)
+            self._models[version.id] = (artifact, artifact.network())
+        return self._models[version.id]
+
+    def _rescore_task(
+        self, version: ModelVersion, artifact: ModelArtifact, network: IntentGNN, events: Sequence[Event],
+        cutoff: float, timings: dict[str, float],
+    ) -> TaskRescore:
+        target = artifact.task.target
+        layers = int(artifact.hyper["layers"])
+        clock = time.perf_counter()
+        touched = self._labels_of(sorted({i for e in events for i in e.touched}))
+        near = self._ball(touched, layers)
+        affected = {i: label for i, (label, _) in near.items() if label == target.value}
+        support = self._ball({i: label for i, label in affected.items()}, layers + 1)
+        _add(timings, "expand_s", time.perf_counter() - clock)
+        empty = TaskRescore(version.task, version.id, 0, 0, np.zeros(0, dtype=object), np.zeros(0))
+        if not affected:
+            return empty
+
+        clock = time.perf_counter()
+        inner = [i for i, (_, hop) in support.items() if hop <= layers]
+        export = self._export(support, inner)
+        _add(timings, "export_s", time.perf_counter() - clock)
+
+        clock = time.perf_counter()
+        snapshot = take_snapshot(export, cutoff)
+        self._use_global_vocabulary(snapshot, export)
+        table = export.nodes[target]
+        index = scoring_index(artifact.task, export, cutoff, self.graph)
+        index = index[np.isin(table.neo_ids[index], np.fromiter(affected, dtype=np.int64))]
+        if not len(index):
+            return empty
+        scores = np.clip(artifact.calibrator.apply(logits_of(network, prepare(artifact, snapshot, index))), 0.0, 1.0)
+        _add(timings, "inference_s", time.perf_counter() - clock)
+
+        causes = _causes(export, events, index, target, layers)
+        current = {r["neo_id"]: r for r in self.graph.read(q.CURRENT_SCORES, {"ids": table.neo_ids[index].tolist()})}
+        changes = []
+        for row, score, cause in zip(index.tolist(), scores.tolist(), causes):
+            old = current.get(int(table.neo_ids[row]), {})
+            old_score, old_model = old.get("score"), old.get("model")
+            if old_score is not None and old_model == version.id and abs(score - old_score) <= self.settings.ml_score_epsilon:
+                continue
+            changes.append(ScoreChangeInput(
+                node_id=str(table.ids[row]), label=target, old_score=old_score, new_score=float(score),
+                model_version=version.id, event_ids=tuple(cause), cause="event",
+            ))
+        return TaskRescore(version.task, version.id, len(index), len(support), table.ids[index], scores, changes)
+
+    def _labels_of(self, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        record = self.graph.read(q.LABELS_OF, {"ids": ids, "labels": [x.value for x in GRAPH_LABELS]})[0]
+        return dict(zip(record["ids"], record["labels"]))
+
+    def _ball(self, start: dict[int, str], hops: int) -> dict[int, tuple[str, int]]:
+        """Every graph node within `hops` of `start`, with its label and distance."""
+        seen = {i: (label, 0) for i, label in start.items()}
+        frontier = list(start)
+        query = q.expand(GRAPH_REL_TYPES)
+        for hop in range(1, hops + 1):
+            if not frontier:
+                break
+            record = self.graph.read(query, {"ids": frontier, "labels": [x.value for x in GRAPH_LABELS]})[0]
+            frontier = []
+            for node, label in zip(record["ids"], record["labels"]):
+                if node not in seen:
+                    seen[node] = (label, hop)
+                    frontier.append(node)
+        return seen
+
+    def _export(self, support: dict[int, tuple[str, int]], inner: list[int]) -> GraphExport:
+        """The support set as the ML export's tables: its nodes, their activities, relationships among them."""
+        by_label: dict[Label, list[int]] = {label: [] for label in NODE_COLUMNS}
+        for node, (label, _) in support.items():
+            by_label[Label(label)].append(node)
+        by_label[Label.ACTIVITY] = self.graph.read(q.ACTIVITIES_OF, {"ids": inner})[0]["ids"]
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="subgraph") as pool:
+            node_futures = {
+                label: pool.submit(self._read_one, q.subgraph_nodes(label, NODE_COLUMNS.get(label, ())), ids)
+                for label, ids in by_label.items()
+            }
+            rel_futures = [
+                pool.submit(self._read_one, q.subgraph_relationships(*spec), by_label[spec[0]]) for spec in REL_SPECS
+            ]
+            node_records = {label: future.result() for label, future in node_futures.items()}
+            rel_records = [future.result() for future in rel_futures]
+        nodes = {label: _node_table(label, record) for label, record in node_records.items()}
+        lookup = {int(n): row for table in nodes.values() for row, n in enumerate(table.neo_ids.tolist())}
+        edges = {}
+        for (src, rel, dst, _, _), record in zip(REL_SPECS, rel_records):
+            src_rows = np.asarray([lookup.get(n, -1) for n in record.get("src", [])], dtype=np.int64)
+            dst_rows = np.asarray([lookup.get(n, -1) for n in record.get("dst", [])], dtype=np.int64)
+            known = (src_rows >= 0) & (dst_rows >= 0)
+            edges[(src, rel, dst)] = EdgeTable(
+                key=(src, rel, dst), src=src_rows[known], dst=dst_rows[known],
+                start=np.asarray(record.get("start", []), dtype=np.float64)[known],
+                end=np.asarray(record.get("end", []), dtype=np.float64)[known],
+            )
+        return GraphExport(nodes=nodes, edges=edges)
+
+    def _read_one(self, query: str, ids: list[int]) -> dict[str, Any]:
+        if not ids:
+            return {}
+
+        def work(tx: Any) -> dict[str, Any]:
+            record = tx.run(query, ids=ids, nan=np.nan).single()
+            return dict(record.items()) if record is not None else {}
+
+        return self.graph.execute_read(work)
+
+    def _use_global_vocabulary(self, snapshot: Snapshot, export: GraphExport) -> None:
+        """Rebuild string one-hots with the whole label's vocabulary, as a full export would have it."""
+        if time.monotonic() - self._vocabulary_at > VOCABULARY_TTL:
+            self._vocabulary = {}
+            self._vocabulary_at = time.monotonic()
+        for label, table in export.nodes.items():
+            if label not in snapshot.own or not table.strings:
+                continue
+            names, x = snapshot.own_names[label], snapshot.own[label]
+            keep = [j for j, name in enumerate(names) if not any(name.startswith(f"{p}=") for p in table.strings)]
+            columns, new_names = [x[:, keep]], [names[j] for j in keep]
+            for prop, values in table.strings.items():
+                vocabulary = self._vocabulary_of(label, prop)
+                if not vocabulary:
+                    continue
+                onehot = [values == v for v in vocabulary] + [(values != "") & ~np.isin(values, vocabulary)]
+                columns.append(np.stack(onehot, axis=1).astype(np.float32).reshape(len(values), -1))
+                new_names += [f"{prop}={v}" for v in vocabulary] + [f"{prop}=other"]
+            snapshot.own[label] = np.concatenate(columns, axis=1).astype(np.float32)
+            snapshot.own_names[label] = new_names
+
+    def _vocabulary_of(self, label: Label, prop: str) -> list[str]:
+        key = (label, prop)
+        if key not in self._vocabulary:
+            counts = self.graph.read(q.category_counts(label, prop))
+            ranked = sorted(((r["value"], r["count"]) for r in counts), key=lambda vc: (-vc[1], vc[0]))
+            self._vocabulary[key] = [value for value, _ in ranked[:TOP_CATEGORIES]]
+        return self._vocabulary[key]
+
+
+def _add(timings: dict[str, float], key: str, seconds: float) -> None:
+    timings[key] = timings.get(key, 0.0) + seconds
+
+
+def _node_table(label: Label, record: dict[str, Any]) -> NodeTable:
+    table = NodeTable(
+        label=label,
+        neo_ids=np.asarray(record.get("neo_id", []), dtype=np.int64),
+        ids=np.asarray(record.get("id", []), dtype=object),
+        created_at=np.asarray(record.get("created_at", []), dtype=np.float64),
+    )
+    for prop, kind in NODE_COLUMNS.get(label, ()):
+        values = record.get(prop, [])
+        if kind == "string":
+            table.strings[prop] = np.asarray(values, dtype=object)
+        else:
+            table.numbers[prop] = np.asarray(values, dtype=np.float64)
+    return table
+
+
+def _causes(export: GraphExport, events: Sequence[Event], index: np.ndarray, target: Label, layers: int) -> list[list[str]]:
+    """For each scored row, the events whose touched nodes lie within `layers` hops of it (lineage)."""
+    offsets, total = {}, 0
+    for label, table in export.nodes.items():
+        offsets[label] = total
+        total += len(table)
+    global_row = {}
+    for label, table in export.nodes.items():
+        for row, node in enumerate(table.neo_ids.tolist()):
+            global_row[node] = offsets[label] + row
+    src, dst = [], []
+    for (a, _, b), table in export.edges.items():
+        if Label.ACTIVITY in (a, b):
+            continue
+        src.append(table.src + offsets[a])
+        dst.append(table.dst + offsets[b])
+    s = np.concatenate(src) if src else np.zeros(0, np.int64)
+    d = np.concatenate(dst) if dst else np.zeros(0, np.int64)
+    adjacency = sparse.csr_matrix((np.ones(2 * len(s)), (np.concatenate([s, d]), np.concatenate([d, s]))),
+                                  shape=(total, total))
+    hits = [(global_row[n], k) for k, event in enumerate(events) for n in event.touched if n in global_row]
+    reach = sparse.csr_matrix(
+        (np.ones(len(hits)), ([h[0] for h in hits], [h[1] for h in hits])), shape=(total, len(events)))
+    for _ in range(layers):
+        reach = ((reach + adjacency @ reach) > 0).astype(np.float64)
+    rows = reach[offsets[target] + index].tolil().rows
+    return [[events[k].id for k in sorted(found)] for found in rows]
+
+
+def run_scorer(graph: Graph, settings: Settings, stop: threading.Event | None = None,
+               scorer: IncrementalScorer | None = None) -> None:
+    """The long-running scorer: one micro-batch per KGCRM_EVENTS_WINDOW while events wait, until `stop`."""
+    stop = stop or threading.Event()
+    scorer = scorer or IncrementalScorer(graph, settings)
+    logger.info("incremental scorer started (window %.3f s, batch up to %s events)",
+                settings.events_window_seconds, settings.events_max_batch)
+    failures = 0
+    while not stop.is_set():
+        try:
+            report = scorer.run_once()
+            failures = 0
+        except Exception:  # noqa: BLE001 - the process edge: log, back off, keep the events queued
+            failures += 1
+            logger.exception("rescoring pass failed (%s in a row); the events stay queued", failures)
+            stop.wait(min(30.0, settings.events_window_seconds * 2 ** failures))
+            continue
+        if report is None:
+            stop.wait(settings.events_window_seconds)

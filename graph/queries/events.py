@@ -1,0 +1,207 @@
+"""Cypher of real-time events: bulk ingestion, the rescoring queue, subgraph exports and scoped lineage.
+
+Subgraph queries take internal node ids (`id(n)`), as the ML export does: they stay inside one
+rescoring pass and are never stored. Property names enter query text only from the fixed column specs
+in `kgcrm.ml.export`; labels and relationship types only from the enums in `graph/model.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kgcrm.graph.model import Label, RelType
+from kgcrm.graph.queries.api_scope import hanging_visible
+from kgcrm.graph.queries.ml import _CONVERT, _time
+
+# Events are written in one transaction per request: every valid line commits, or none does. A line
+# whose references are missing is reported and not written (its node and relationships, never half).
+INGEST_EVENTS = f"""
+UNWIND $rows AS row
+OPTIONAL MATCH (account:{Label.ACCOUNT} {{id: row.account_id}})
+OPTIONAL MATCH (opportunity:{Label.OPPORTUNITY} {{id: row.opportunity_id}})
+OPTIONAL MATCH (contact:{Label.CONTACT} {{id: row.contact_id}})
+OPTIONAL MATCH (performer:{Label.USER} {{id: row.performer_id}})
+WITH row, account, opportunity, contact, performer,
+     CASE
+       WHEN row.account_id IS NOT NULL AND account IS NULL THEN 'accountId'
+       WHEN row.opportunity_id IS NOT NULL AND opportunity IS NULL THEN 'opportunityId'
+       WHEN row.contact_id IS NOT NULL AND contact IS NULL THEN 'contactId'
+       WHEN row.performer_id IS NOT NULL AND performer IS NULL THEN 'performedByUserId'
+     END AS missing
+OPTIONAL CALL (row, account, opportunity, contact, performer, missing) {{
+  WITH * WHERE missing IS NULL
+  MERGE (act:{Label.ACTIVITY} {{id: row.id}})
+  ON CREATE SET act += row.props, act.created_at = datetime(), act.updated_at = datetime(),
+                act.source = 'api', act.source_id = row.id, act.rescore_pending = true, act._created_now = true
+  WITH act, account, opportunity, contact, performer, coalesce(act._created_now, false) AS created
+  REMOVE act._created_now
+  FOREACH (target IN CASE WHEN created THEN [x IN [account, opportunity] WHERE x IS NOT NULL] ELSE [] END |
+    MERGE (act)-[:{RelType.ABOUT}]->(target))
+  FOREACH (who IN CASE WHEN created THEN [x IN [contact, performer] WHERE x IS NOT NULL] ELSE [] END |
+    MERGE (act)-[:{RelType.PERFORMED_BY}]->(who))
+  RETURN created
+}}
+RETURN row.line AS line, missing, coalesce(created, false) AS created
+"""
+
+# recordActivity stores an activity with its own query; this queues it for rescoring afterwards.
+QUEUE_EVENT = f"""
+MATCH (e:{Label.ACTIVITY} {{id: $id}})
+WHERE e.rescored_at IS NULL
+SET e.rescore_pending = true
+"""
+
+# The queue, oldest first, with the graph nodes each event touches (internal ids).
+PENDING_EVENTS = f"""
+MATCH (e:{Label.ACTIVITY})
+WHERE e.rescore_pending = true
+WITH e ORDER BY e.created_at, e.id LIMIT $limit
+OPTIONAL MATCH (e)-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(n)
+RETURN e.id AS id, e.created_at AS accepted_at, collect(DISTINCT id(n)) AS touched
+"""
+
+PENDING_COUNT = f"""
+MATCH (e:{Label.ACTIVITY})
+WHERE e.rescore_pending = true
+RETURN count(e) AS pending
+"""
+
+MARK_RESCORED = f"""
+UNWIND $ids AS event_id
+MATCH (e:{Label.ACTIVITY} {{id: event_id}})
+WHERE e.rescore_pending = true
+REMOVE e.rescore_pending
+SET e.rescored_at = datetime(), e.rescore_note = $note
+"""
+
+
+def expand(rel_types: Sequence[RelType]) -> str:
+    """The neighbours (any direction, over `rel_types`) of the nodes `$ids` that carry one of `$labels`."""
+    types = "|".join(RelType(t).value for t in rel_types)
+    return f"""
+UNWIND $ids AS i
+MATCH (n) WHERE id(n) = i
+MATCH (n)-[:{types}]-(m)
+WHERE any(l IN labels(m) WHERE l IN $labels)
+WITH DISTINCT m
+RETURN collect(id(m)) AS ids, collect([l IN labels(m) WHERE l IN $labels][0]) AS labels
+"""
+
+
+def subgraph_nodes(label: Label, columns: Sequence[tuple[str, str]]) -> str:
+    """One record, as the ML export's, for the `label` nodes among the internal ids `$ids`."""
+    label = Label(label)
+    cols = [
+        "collect(id(n)) AS neo_id",
+        "collect(coalesce(n.id, '')) AS id",
+        f"collect({_time('n.created_at')}) AS created_at",
+    ]
+    cols += [f"collect({_CONVERT[kind](f'n.{prop}')}) AS `{prop}`" for prop, kind in columns]
+    return f"UNWIND $ids AS i\nMATCH (n:{label.value}) WHERE id(n) = i\nRETURN " + ",\n       ".join(cols)
+
+
+ACTIVITIES_OF = f"""
+UNWIND $ids AS i
+MATCH (n) WHERE id(n) = i
+MATCH (a:{Label.ACTIVITY})-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(n)
+WITH DISTINCT a
+RETURN collect(id(a)) AS ids
+"""
+
+
+def subgraph_relationships(src: Label, rel: RelType, dst: Label, start: str | None, end: str | None) -> str:
+    """One record of the `rel` relationships leaving the `src` nodes among `$ids` (any target)."""
+    src, rel, dst = Label(src), RelType(rel), Label(dst)
+    start_col = _time(f"r.{start}") if start else "$nan"
+    end_col = _time(f"r.{end}") if end else "$nan"
+    return (
+        f"UNWIND $ids AS i\nMATCH (a:{src.value})-[r:{rel.value}]->(b:{dst.value}) WHERE id(a) = i\n"
+        f"RETURN collect(id(a)) AS src, collect(id(b)) AS dst,\n"
+        f"       collect({start_col}) AS start, collect({end_col}) AS end"
+    )
+
+
+def category_counts(label: Label, prop: str) -> str:
+    """How many `label` nodes carry each non-empty value of the string column `prop` (a one-hot's vocabulary)."""
+    return (
+        f"MATCH (n:{Label(label).value})\nWITH coalesce(toString(n.{prop}), '') AS value WHERE value <> ''\n"
+        "RETURN value, count(*) AS count"
+    )
+
+
+CURRENT_SCORES = """
+UNWIND $ids AS i
+MATCH (n) WHERE id(n) = i
+RETURN id(n) AS neo_id, n.intent_score AS score, n.intent_model AS model
+"""
+
+# explainAction: the lineage (graph/queries/actions.py ACTION_LINEAGE) of an action the caller may see.
+API_ACTION_LINEAGE = f"""
+MATCH (x:{Label.ACTION} {{id: $key}})
+WHERE {hanging_visible("x")}
+OPTIONAL MATCH (x)-[:{RelType.ABOUT}]->(s)
+OPTIONAL MATCH (x)-[:{RelType.CAUSED_BY}]->(sc:{Label.SCORE_CHANGE})
+OPTIONAL MATCH (sc)-[:{RelType.MADE_BY}]->(m:{Label.MODEL_VERSION})
+OPTIONAL CALL (sc) {{
+  MATCH (sc)-[:{RelType.CAUSED_BY}]->(e:{Label.ACTIVITY})
+  WITH e ORDER BY e.at, e.id
+  RETURN collect(e {{.id, .type, .at, .created_at}}) AS events
+}}
+OPTIONAL MATCH (t:{Label.TASK} {{id: x.id}})
+RETURN x {{.*, subject_key: s.id, subject_label: [l IN labels(s) WHERE l IN $subject_labels][0]}} AS action,
+       sc {{.*}} AS score_change, m {{.id, .task, .version, .status, .created_at}} AS model,
+       coalesce(events, []) AS events, t {{.id, .status, .title}} AS task
+"""
+
+LABELS_OF = """
+UNWIND $ids AS i
+MATCH (n) WHERE id(n) = i AND any(l IN labels(n) WHERE l IN $labels)
+RETURN collect(id(n)) AS ids, collect([l IN labels(n) WHERE l IN $labels][0]) AS labels
+"""
+
+# The latency benchmark (bench/bench_events.py): a generated book with owners, and what it measures.
+BENCH_CREATE_WORLD = f"""
+UNWIND $rows AS row
+MERGE (u:{Label.USER} {{id: row.owner}})
+ON CREATE SET u.role = 'rep', u.region = 'EMEA', u.created_at = datetime({{epochSeconds: row.created}})
+CREATE (a:{Label.ACCOUNT} {{id: row.id, name: row.id, employees: row.employees, industry: row.industry,
+                           region: row.region, created_at: datetime({{epochSeconds: row.created}})}})
+CREATE (u)-[:{RelType.OWNS}]->(a)
+WITH a, row
+UNWIND row.contacts AS c
+CREATE (p:{Label.CONTACT} {{id: c.id, seniority: c.seniority, created_at: datetime({{epochSeconds: row.created}})}})
+CREATE (p)-[:{RelType.WORKS_AT} {{since: datetime({{epochSeconds: row.created}})}}]->(a)
+WITH a, row, collect(p) AS people
+UNWIND row.activities AS x
+CREATE (act:{Label.ACTIVITY} {{id: x.id, type: x.type, at: datetime({{epochSeconds: x.at}}),
+                              created_at: datetime({{epochSeconds: x.at}})}})
+CREATE (act)-[:{RelType.ABOUT}]->(a)
+WITH act, people, x
+CALL (act, people, x) {{
+  WITH act, people[x.contact] AS person WHERE person IS NOT NULL
+  CREATE (act)-[:{RelType.PERFORMED_BY}]->(person)
+}}
+RETURN count(*) AS created
+"""
+
+BENCH_CREATE_OPPORTUNITIES = f"""
+UNWIND $rows AS row
+MATCH (a:{Label.ACCOUNT} {{id: row.account}})
+CREATE (o:{Label.OPPORTUNITY} {{id: row.id, amount: row.amount, created_at: datetime({{epochSeconds: row.created}})}})
+CREATE (o)-[:{RelType.FOR_ACCOUNT}]->(a)
+"""
+
+BENCH_EVENT_TIMES = f"""
+MATCH (e:{Label.ACTIVITY}) WHERE e.id STARTS WITH $prefix
+OPTIONAL CALL (e) {{
+  MATCH (e)<-[:{RelType.CAUSED_BY}]-(sc:{Label.SCORE_CHANGE})
+  RETURN min(sc.recorded_at) AS scored_at, count(sc) AS changes
+}}
+OPTIONAL CALL (e) {{
+  MATCH (e)<-[:{RelType.CAUSED_BY}]-(:{Label.SCORE_CHANGE})<-[:{RelType.CAUSED_BY}]-(x:{Label.ACTION})
+  WHERE x.kind = 'webhook'
+  RETURN collect(x.id) AS actions
+}}
+RETURN e.id AS id, e.created_at.epochMillis AS stored_ms, e.rescored_at.epochMillis AS rescored_ms,
+       scored_at.epochMillis AS scored_ms, changes, actions
+"""

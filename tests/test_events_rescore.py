@@ -1,0 +1,166 @@
+"""Incremental rescoring on a real Neo4j: equal to a full rescoring of the same nodes, lineage, resumable queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kgcrm.actions.events import ingest_ndjson, pending_count
+from kgcrm.actions.policies import parse_policies
+from kgcrm.actions.rescore import IncrementalScorer
+from kgcrm.graph.driver import Graph
+from kgcrm.graph.model import Label
+from kgcrm.graph.settings import Settings
+from kgcrm.ml.artifact import ModelArtifact
+from kgcrm.ml.calibration import Calibrator
+from kgcrm.ml.dataset import gnn_input_names, gnn_inputs, snapshot_data
+from kgcrm.ml.export import export_graph
+from kgcrm.ml.features import take_snapshot
+from kgcrm.ml.model import IntentGNN
+from kgcrm.ml.registry import ModelVersion, promote, register_model
+from kgcrm.ml.score import score_task
+from kgcrm.ml.tasks import load_task
+
+from test_ml_pipeline import FIRST_CUTOFF, N_CUTOFFS, build_planted_world
+
+AS_OF = (FIRST_CUTOFF + dt.timedelta(days=30 * N_CUTOFFS)).timestamp()
+EVENT_AT = dt.datetime.fromtimestamp(AS_OF - 3600, dt.UTC).isoformat().replace("+00:00", "Z")
+ACCOUNTS = 60
+# Three owners, each owning every third account: an owner is the hub that puts an account's peers
+# two hops away. a1 is a subsidiary of a0; contacts of a0 and a30 sit in one campaign.
+HUBS = """
+UNWIND range(0, 2) AS k
+CREATE (u:User {id: 'u' + toString(k), role: 'rep', created_at: $born})
+WITH u, k
+MATCH (a:Account) WHERE toInteger(substring(a.id, 1)) % 3 = k
+CREATE (u)-[:OWNS]->(a)
+WITH DISTINCT 1 AS one
+MATCH (a1:Account {id: 'a1'}), (a0:Account {id: 'a0'}), (c0:Contact {id: 'c0'}), (c60:Contact {id: 'c60'})
+CREATE (a1)-[:SUBSIDIARY_OF]->(a0)
+CREATE (k:Campaign {id: 'k1', type: 'webinar', created_at: $born})
+CREATE (c0)-[:MEMBER_OF {joined_at: $born}]->(k), (c60)-[:MEMBER_OF {joined_at: $born}]->(k)
+"""
+POLICIES = parse_policies("""
+policies:
+  - name: any-move
+    label: Account
+    enter: 0.01
+    rearm: 0.0
+    min_delta: 0
+    action: webhook
+""", "test policies")
+
+
+@pytest.fixture
+def settings(neo4j_server, tmp_path: Path) -> Settings:
+    return neo4j_server.settings.model_copy(update={
+        "ml_model_dir": tmp_path / "models", "ml_threads": 1, "holdout_fraction": 0.0, "ml_score_epsilon": 0.0,
+    })
+
+
+@pytest.fixture
+def world(graph: Graph) -> Graph:
+    build_planted_world(graph, -2.0, accounts=ACCOUNTS)
+    graph.write(HUBS, {"born": FIRST_CUTOFF - dt.timedelta(days=365)})
+    return graph
+
+
+def random_production_model(graph: Graph, settings: Settings, seed: int = 0, layers: int = 2,
+                            as_of: float = AS_OF) -> ModelVersion:
+    """An untrained GNN of the production shape, registered and promoted: equality needs no skill."""
+    task = load_task("account_intent")
+    export = export_graph(graph)
+    snapshot = take_snapshot(export, as_of)
+    labels = [label for label, table in export.nodes.items() if label != Label.ACTIVITY and len(table)]
+    names = {label: gnn_input_names(snapshot, label) for label in labels}
+    norm = {}
+    for label in labels:
+        x = gnn_inputs(snapshot, label)
+        std = x.std(axis=0)
+        norm[label] = (x.mean(axis=0), np.where(std > 1e-6, std, 1.0))
+    data, _ = snapshot_data(snapshot, labels, norm)
+    in_dims = {label.value: len(names[label]) for label in labels}
+    torch.manual_seed(seed)
+    network = IntentGNN(in_dims, list(data.edge_types), task.target.value, hidden=16, layers=layers, dropout=0.0)
+    artifact = ModelArtifact(task, labels, names, norm, in_dims, list(data.edge_types),
+                             {"hidden": 16, "layers": layers, "dropout": 0.0}, network.state_dict(),
+                             Calibrator("platt"), reference={})
+    version = register_model(graph, settings, artifact, {"horizon_days": 30.0})
+    return promote(graph, version.id)
+
+
+def _event(event_id: str, **refs: str) -> str:
+    fields = ", ".join(f'"{k}": "{v}"' for k, v in refs.items())
+    return f'{{"eventId": "{event_id}", "type": "meeting", "at": "{EVENT_AT}", {fields}}}'
+
+
+def _count(graph: Graph, query: str, **params) -> int:
+    return graph.read(query, params)[0]["n"]
+
+
+def test_incremental_scores_equal_a_full_rescoring_within_the_receptive_field(world: Graph, settings: Settings) -> None:
+    model = random_production_model(world, settings)
+    report = ingest_ndjson(world, [_event("e1", accountId="a3", contactId="c6"), _event("e2", contactId="c0")])
+    assert report.created == 2 and pending_count(world) == 2
+
+    scorer = IncrementalScorer(world, settings, POLICIES)
+    rescored = scorer.run_once(as_of=AS_OF)
+    assert rescored is not None and sorted(rescored.events) == ["e1", "e2"]
+    incremental = rescored.scores("account_intent")
+
+    # e1 touches a3 (owner u0): a3's co-owned accounts are two hops away through u0 and must be rescored;
+    # e2 touches c0 at a0: a1 (subsidiary of a0) is within two hops.
+    assert {"a3", "a0", "a6", "a57", "a1"} <= set(incremental)
+    # a2 (owner u2, no link to a0, a3 or the campaign) is outside every receptive field.
+    assert "a2" not in incremental and "a5" not in incremental
+
+    full = score_task(world, settings, "account_intent", version=model, as_of=AS_OF)
+    full_scores = dict(zip(full.ids.tolist(), full.scores.tolist()))
+    differences = [abs(score - full_scores[node]) for node, score in incremental.items()]
+    assert max(differences) < 1e-5, f"largest difference {max(differences)}"
+
+    # Each changed score is a ScoreChange made by the model and caused by the events within its reach.
+    assert _count(world, "MATCH (sc:ScoreChange {cause: 'event'})-[:MADE_BY]->(:ModelVersion {id: $m}) "
+                         "RETURN count(sc) AS n", m=model.id) == len(incremental)
+    causes = world.read("MATCH (sc:ScoreChange {cause: 'event'})-[:ABOUT]->(a:Account) "
+                        "OPTIONAL MATCH (sc)-[:CAUSED_BY]->(e:Activity) RETURN a.id AS id, collect(e.id) AS events")
+    by_node = {r["id"]: sorted(r["events"]) for r in causes}
+    assert by_node["a3"] == ["e1"] and by_node["a1"] == ["e2"] and by_node["a0"] == ["e1", "e2"]
+    # The any-move policy fired once per change, in the same transaction as the change.
+    assert _count(world, "MATCH (x:Action)-[:CAUSED_BY]->(:ScoreChange {cause: 'event'}) RETURN count(x) AS n") \
+        == sum(score >= 0.01 for score in incremental.values()) > 0
+    assert pending_count(world) == 0
+    assert _count(world, "MATCH (e:Activity) WHERE e.id IN ['e1', 'e2'] AND e.rescored_at IS NOT NULL "
+                         "RETURN count(e) AS n") == 2
+
+
+def test_a_replayed_event_changes_nothing_and_a_crash_before_marking_writes_nothing_twice(
+    world: Graph, settings: Settings
+) -> None:
+    random_production_model(world, settings, seed=1)
+    lines = [_event("e1", accountId="a4", contactId="c8")]
+    assert ingest_ndjson(world, lines).created == 1
+    scorer = IncrementalScorer(world, settings, POLICIES)
+    # A scorer that dies after applying the changes but before marking the events done.
+    scorer.rescore(scorer.pending(), as_of=AS_OF)
+    changes = _count(world, "MATCH (sc:ScoreChange) RETURN count(sc) AS n")
+    actions = _count(world, "MATCH (x:Action) RETURN count(x) AS n")
+    assert changes > 0 and actions > 0 and pending_count(world) == 1
+
+    # The restarted scorer takes the event again and finds every score already where it belongs.
+    restarted = IncrementalScorer(world, settings, POLICIES).run_once(as_of=AS_OF)
+    assert restarted is not None and restarted.events == ["e1"] and restarted.changes == 0
+    assert _count(world, "MATCH (sc:ScoreChange) RETURN count(sc) AS n") == changes
+    assert _count(world, "MATCH (x:Action) RETURN count(x) AS n") == actions
+    assert pending_count(world) == 0
+
+    # Replaying the event stores nothing, queues nothing and rescoring has nothing to do.
+    replay = ingest_ndjson(world, lines)
+    assert (replay.created, replay.duplicates) == (0, 1)
+    assert pending_count(world) == 0
+    assert IncrementalScorer(world, settings, POLICIES).run_once(as_of=AS_OF) is None
+    assert _count(world, "MATCH (e:Activity {id: 'e1'}) RETURN count(e) AS n") == 1
