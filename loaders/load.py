@@ -223,6 +223,10 @@ class Loader:
             info, rows = open_csv(compiled.path, spec.delimiter)
             index: dict[str, int] = {}
             for position, name in enumerate(info.header):
+                if name in index and name in spec.columns:
+                    # Silently taking the first of two same-named columns could load the wrong values.
+                    raise LoadFailed(f"{compiled.path}: column {name!r} appears twice in the header "
+                                     f"(columns {index[name] + 1} and {position + 1}); rename one of them")
                 index.setdefault(name, position)
             self._check_columns(compiled, index)
             compiled.rows, compiled.valid_utf8, compiled.header = rows, info.valid_utf8, info.header
