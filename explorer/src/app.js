@@ -277,7 +277,7 @@ window.kgcrmExplorer = {
     state.ui.main.replaceChildren(host);
     const view = new GraphView(host, {});
     const ms = await view.show(neighborhood);
-    return { ms, nodes: view.size, edges: view.cy.edges().length };
+    return { ms, nodes: view.size, edges: view.cy.edges().length, ...view.timings };
   },
   // The drawn nodes with their positions on the canvas (pixels from its top left corner).
   graphNodes() {

@@ -1,12 +1,11 @@
 // The graph view's drawing: a Cytoscape.js canvas of a neighbourhood that grows as nodes are expanded.
 
 import { scoreColor, scoreText } from "./format.js";
+import { radialPositions, spacingOf } from "./layout.js";
 
 // The most nodes the view holds; each expansion asks the API for at most EXPAND_LIMIT more.
 export const MAX_NODES = 1000;
 export const EXPAND_LIMIT = 200;
-// Above this many nodes the force-directed layout is too slow for a first render: rings by depth instead.
-const FORCE_LAYOUT_MAX = 300;
 // Above this many nodes contacts' names show only when zoomed in (hover still names every node).
 const CROWDED = 80;
 
@@ -24,11 +23,13 @@ const STYLE = [
     "background-color": "data(color)", shape: "data(shape)", width: "data(size)", height: "data(size)",
     "border-width": 1, "border-color": "#52606d", label: "data(caption)", "font-size": 11, color: "#1f2933",
     "text-valign": "bottom", "text-margin-y": 3, "text-outline-color": "#ffffff", "text-outline-width": 2,
-    "text-max-width": 110, "text-wrap": "ellipsis", "min-zoomed-font-size": 7,
+    "min-zoomed-font-size": 6,
   } },
+  { selector: 'node[label = "Account"]', style: { "font-size": 20, "font-weight": "bold" } },
+  { selector: 'node[label = "Opportunity"], node[label = "User"]', style: { "font-size": 16 } },
   { selector: "node.quiet", style: { "text-opacity": 0 } },
   { selector: "node.expanded", style: { "border-width": 2, "border-color": "#1f2933" } },
-  { selector: "node.start", style: { "border-width": 4, "border-color": "#102a43", "font-weight": "bold", "font-size": 12 } },
+  { selector: "node.start", style: { "border-width": 4, "border-color": "#102a43", "font-size": 24 } },
   { selector: "node:selected", style: { "overlay-color": "#2680c2", "overlay-opacity": 0.25 } },
   { selector: "edge", style: { width: 1, "line-color": "#bcccdc", "curve-style": "haystack", opacity: 0.8 } },
 ];
@@ -85,15 +86,35 @@ export class GraphView {
     this.expanded = new Set([neighborhood.start]);
     const nodes = neighborhood.nodes.slice(0, MAX_NODES);
     const kept = new Set(nodes.map((n) => n.id));
-    this.cy.add([
-      ...nodes.map((n) => ({ group: "nodes", data: nodeData(n), classes: n.id === neighborhood.start ? "start expanded" : "" })),
-      ...neighborhood.edges.filter((e) => kept.has(e.source) && kept.has(e.target))
-        .map((e) => ({ group: "edges", data: { id: edgeId(e), source: e.source, target: e.target, type: e.type } })),
-    ]);
-    this.layout(neighborhood.start);
-    this.crowded = null;
+    const edges = neighborhood.edges.filter((e) => kept.has(e.source) && kept.has(e.target));
+    // Positions come first and go in with the nodes: no layout pass, no second styling pass.
+    const positions = radialPositions(nodes, edges, neighborhood.start);
+    const placed = performance.now();
+    this.crowded = nodes.length > CROWDED;
+    this.cy.batch(() => {
+      this.cy.add([
+        ...nodes.map((n) => ({ group: "nodes", data: nodeData(n), position: { ...positions.get(n.id) },
+          classes: [n.id === neighborhood.start ? "start expanded" : "", this.crowded && n.label === "Contact" ? "quiet" : ""].join(" ") })),
+        ...edges.map((e) => ({ group: "edges", data: { id: edgeId(e), source: e.source, target: e.target, type: e.type } })),
+      ]);
+    });
+    const added = performance.now();
+    this.fitPositions(positions);
     this.declutter();
+    this.timings = { placeMs: placed - started, addMs: added - placed, fitMs: performance.now() - added };
     return this.firstFrame(started);
+  }
+
+  /** Fit the drawing from the node positions alone (Cytoscape's own fit measures every label first). */
+  fitPositions(positions, padding = { x: 90, y: 45 }) {
+    let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const { x, y } of positions.values()) {
+      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+    }
+    const width = this.cy.width();
+    const height = this.cy.height();
+    const zoom = Math.min(1.3, (width - 2 * padding.x) / Math.max(1, x1 - x0), (height - 2 * padding.y) / Math.max(1, y1 - y0));
+    this.cy.viewport({ zoom, pan: { x: width / 2 - zoom * (x0 + x1) / 2, y: height / 2 - zoom * (y0 + y1) / 2 } });
   }
 
   /** Add an expansion of `centerId` around it; returns how many nodes were new. */
@@ -103,7 +124,7 @@ export class GraphView {
     const origin = center.nonempty() ? center.position() : { x: 0, y: 0 };
     const room = MAX_NODES - this.size;
     const fresh = neighborhood.nodes.filter((n) => this.cy.getElementById(n.id).empty()).slice(0, Math.max(0, room));
-    const ring = 60 + fresh.length * 2.5;
+    const ring = Math.max(90, fresh.reduce((sum, n) => sum + spacingOf(n), 0) / (2 * Math.PI));
     this.cy.batch(() => {
       fresh.forEach((n, i) => {
         const angle = (2 * Math.PI * i) / Math.max(1, fresh.length);
@@ -119,6 +140,7 @@ export class GraphView {
       }
       center.addClass("expanded");
     });
+    this.fitPositions(new Map(this.cy.nodes().map((n) => [n.id(), n.position()])));
     this.crowded = null;
     this.declutter();
     return fresh.length;
@@ -128,19 +150,13 @@ export class GraphView {
     return this.cy.nodes().filter((n) => !this.expanded.has(n.id())).map((n) => n.id());
   }
 
+  /** Place every node on the radial layout again (after expansions) and fit the drawing. */
   layout(startId) {
-    const n = this.size;
-    const options = n <= FORCE_LAYOUT_MAX
-      ? { name: "cose", animate: false, randomize: true, fit: true, padding: 30, nodeDimensionsIncludeLabels: false,
-          idealEdgeLength: () => 70, nodeRepulsion: () => 60000, gravity: 0.5, numIter: 600, componentSpacing: 60 }
-      : { name: "concentric", animate: false, fit: true, padding: 20, minNodeSpacing: 4,
-          concentric: (node) => (node.id() === startId ? 100 : 10 - (node.data("depth") || 0)), levelWidth: () => 1 };
-    this.cy.layout(options).run();
-    // A small neighbourhood fitted to the canvas would be drawn huge.
-    if (this.cy.zoom() > 1.3) {
-      this.cy.zoom(1.3);
-      this.cy.center();
-    }
+    const nodes = this.cy.nodes().map((n) => ({ id: n.id(), label: n.data("label"), name: n.data("name") }));
+    const edges = this.cy.edges().map((e) => ({ source: e.data("source"), target: e.data("target") }));
+    const positions = radialPositions(nodes, edges, startId);
+    this.cy.batch(() => this.cy.nodes().forEach((n) => n.position({ ...(positions.get(n.id()) || { x: 0, y: 0 }) })));
+    this.fitPositions(positions);
   }
 
   fit() {
