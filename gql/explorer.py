@@ -8,6 +8,7 @@ into the repository.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,7 +16,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from kgcrm.graph.driver import Graph
+from kgcrm.graph.errors import InvalidInput
+from kgcrm.graph.queries import explorer as q
 from kgcrm.graph.settings import Settings
+from kgcrm.gql.auth import create_api_key
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,29 @@ def explorer_url(settings: Settings, *, key: str | None = None, host: str | None
         shown_host = "127.0.0.1"
     url = f"http://{shown_host}:{port or settings.api_port}{EXPLORER_PATH}/"
     return f"{url}#key={quote(key, safe='')}" if key else url
+
+
+@dataclass(frozen=True)
+class DemoSignIn:
+    """An account manager's new key and the explorer URL that signs them in."""
+
+    user_id: str
+    user_name: str | None
+    accounts: int
+    key: str
+    url: str
+
+
+def create_demo_sign_in(graph: Graph, settings: Settings, *, host: str | None = None,
+                        port: int | None = None) -> DemoSignIn:
+    """Create an account_manager key for the owner of the hottest account (for `make demo`)."""
+    rows = graph.read(q.DEMO_ACCOUNT_MANAGER)
+    if not rows:
+        raise InvalidInput("explorer demo: no User owns an Account yet; load or generate a world first")
+    row = rows[0]
+    key = create_api_key(graph, role="account_manager", user_id=row["user_id"], name="explorer demo")
+    return DemoSignIn(user_id=row["user_id"], user_name=row["name"], accounts=row["accounts"], key=key.secret_key,
+                      url=explorer_url(settings, key=key.secret_key, host=host, port=port))
 
 
 def include_explorer(app: FastAPI, settings: Settings) -> None:
