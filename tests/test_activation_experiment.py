@@ -116,14 +116,14 @@ def test_the_replayed_daily_truth_matches_the_written_ground_truth(tmp_path: Pat
 
 def test_one_tiny_world_runs_end_to_end_through_the_loader_model_and_policies(graph: Graph, neo4j_server, tmp_path: Path) -> None:
     run = _run_module()
-    settings = neo4j_server.settings.model_copy(update={"ml_cutoffs": 6, "ml_threads": 1})
-    params = WorldParams(accounts=80, seed=2, months=9, half_life_days=7)
-    first, last = run.experiment_days(params, weeks=4, window=30)
+    settings = neo4j_server.settings.model_copy(update={"ml_cutoffs": 4, "ml_threads": 1})
+    params = WorldParams(accounts=60, seed=2, months=8, half_life_days=7)
+    first, last = run.experiment_days(params, weeks=3, window=30)
     assert first % 7 == 0 and last + 30 <= params.days
     config = ExperimentConfig(first_day=first, last_day=last, window_days=30)
     row = run.one_world(graph, settings, params, config, GnnConfig(epochs=2, patience=2, threads=1), tmp_path)
     loaded = graph.read("MATCH (a:Account) RETURN count(a) AS n")[0]["n"]
-    assert loaded == 80 and row["rejected_rows"] == 0
+    assert loaded == 60 and row["rejected_rows"] == 0
     batch, event = row["batch"], row["event"]
     assert batch["actions"] == event["actions"] == min(batch["raw_actions"], event["raw_actions"])
     assert batch["raw_actions"] > 0
