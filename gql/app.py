@@ -30,7 +30,7 @@ from kgcrm.gql.auth import Authenticator
 from kgcrm.gql.context import ApiServices, Context, authenticate, credentials_from, get_context
 from kgcrm.gql.errors import AuthenticationFailed
 from kgcrm.gql.explorer import include_explorer
-from kgcrm.gql.limits import BodySizeLimit
+from kgcrm.gql.limits import BodySizeLimit, decode_request_json
 from kgcrm.gql.notifier import Notifier
 from kgcrm.gql.schema import build_schema, graphiql_enabled
 
@@ -50,6 +50,9 @@ class KgcrmGraphQLRouter(GraphQLRouter):
             if request_adapter.method == "GET" and "not allowed when using GET" in exc.reason:
                 raise HTTPException(405, exc.reason + "; send it with POST") from None
             raise
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_request_json(data)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         params = context.connection_params if isinstance(context.connection_params, dict) else {}

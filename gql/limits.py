@@ -7,8 +7,10 @@ default). This bounds the rows one request can make the database produce.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from cross_web import HTTPException
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -125,3 +127,32 @@ async def _too_large(send: Send, max_bytes: int) -> None:
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def decode_request_json(data: str | bytes) -> object:
+    """A request body's JSON, or a 400 that says what is wrong with it.
+
+    `json.loads` alone lets through what later fails as a 500 or a masked error: bytes that are not
+    UTF-8, nesting deep enough to exhaust the recursion limit, NaN and Infinity, unpaired surrogate
+    escapes (which Neo4j cannot store), and a top level that is neither an object nor a batch list.
+    """
+    try:
+        value = json.loads(data, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise HTTPException(400, "Unable to parse request body as JSON: it is not valid UTF-8") from None
+    except RecursionError:
+        raise HTTPException(400, "Unable to parse request body as JSON: it is nested too deeply") from None
+    if not isinstance(value, (dict, list)):
+        raise HTTPException(400, "The request body must be a JSON object with a `query`")
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise HTTPException(400, "Unable to parse request body as JSON: it holds an unpaired surrogate "
+                                 "escape (\\ud800-\\udfff), which is not valid Unicode") from None
+    except RecursionError:
+        raise HTTPException(400, "Unable to parse request body as JSON: it is nested too deeply") from None
+    return value
+
+
+def _reject_constant(name: str) -> object:
+    raise HTTPException(400, f"Unable to parse request body as JSON: {name} is not a JSON number")

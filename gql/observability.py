@@ -69,7 +69,8 @@ def _error_kind(error: GraphQLError) -> str:
 def should_mask(error: GraphQLError) -> bool:
     """Hide everything raised by our code except PublicErrors and permission refusals."""
     original = error.original_error
-    if original is None or isinstance(original, PublicError):
+    # A GraphQLError as the original is graphql-core's own (a variable's value could not be coerced).
+    if original is None or isinstance(original, (PublicError, GraphQLError)):
         return False
     if error.message.startswith("forbidden"):
         return False
