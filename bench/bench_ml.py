@@ -10,10 +10,10 @@ for a quick run; `--maven DIR` adds the Maven CRM data set (`opportunity_win`).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import socket
 import statistics
@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import ml as q
@@ -31,7 +33,7 @@ from kgcrm.graph.settings import Settings
 from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, export_graph
 from kgcrm.ml.planted import planted_driver_share
 from kgcrm.ml.registry import list_models
-from kgcrm.ml.score import score_task
+from kgcrm.ml.score import ScoreRun, score_task, write_scores
 
 KGCRM = str(Path(sys.executable).parent / "kgcrm")
 
@@ -57,13 +59,20 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS of this child in GiB, stdout) of one kgcrm command."""
-    started = time.perf_counter()
-    done = subprocess.run([KGCRM, *args], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"kgcrm {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, done.stdout
+    """(wall seconds, peak RSS of this very child in GiB, stdout) of one kgcrm command."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen([KGCRM, *args], env=env, stdout=out, stderr=err, text=True)
+        # wait4 gives this child's own resource usage, not the maximum over every earlier child.
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode != 0:
+        raise SystemExit(f"kgcrm {' '.join(args)} failed ({child.returncode}): {stderr.strip()[-500:]}")
+    return wall, usage.ru_maxrss / 2**20, stdout
 
 
 def _naive_export(graph: Graph) -> tuple[int, float]:
@@ -75,6 +84,53 @@ def _naive_export(graph: Graph) -> tuple[int, float]:
     for src, rel, dst, _, _ in REL_SPECS:
         count += len(graph.read(q.naive_relationships(src, rel, dst)))
     return count, time.perf_counter() - started
+
+
+def _columnar_export(graph: Graph) -> tuple[int, float]:
+    started = time.perf_counter()
+    export = export_graph(graph)
+    return export.num_elements, time.perf_counter() - started
+
+
+def _unwind_write(graph: Graph, settings: Settings, run: ScoreRun, scores: np.ndarray, tag: str) -> float:
+    """Our write-back (UNWIND batches of KGCRM_BATCH_SIZE rows with the epsilon check): seconds."""
+    ids = run.ids[: len(scores)]
+    weights = [[1.0] * len(d) for d in run.drivers[: len(scores)]]
+    started = time.perf_counter()
+    written = write_scores(graph, settings, Label.ACCOUNT, "bench-model", f"bench-{tag}", ids, scores,
+                           run.drivers[: len(scores)], weights, "benchmark")
+    assert written == len(scores), (written, len(scores))
+    return time.perf_counter() - started
+
+
+def _naive_write(graph: Graph, settings: Settings, run: ScoreRun, scores: np.ndarray, tag: str) -> float:
+    """The per-node reference: the same write and epsilon check, one transaction per node."""
+    query = q.naive_write_score(Label.ACCOUNT)
+    scored_at = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    for node_id, score, drivers in zip(run.ids[: len(scores)], scores, run.drivers[: len(scores)]):
+        graph.write(query, {"id": str(node_id), "score": float(score), "drivers": drivers,
+                            "weights": [1.0] * len(drivers), "epsilon": settings.ml_score_epsilon,
+                            "model": "bench-model", "scored_at": scored_at, "run_id": f"bench-{tag}",
+                            "reason": "benchmark"})
+    return time.perf_counter() - started
+
+
+def _alternate(runs: int, first, second) -> tuple[list[float], list[float]]:
+    """`runs` rounds of both callables, the order swapped every round: (first's results, second's results)."""
+    a, b = [], []
+    for i in range(runs):
+        if i % 2 == 0:
+            a.append(first(i))
+            b.append(second(i))
+        else:
+            b.append(second(i))
+            a.append(first(i))
+    return a, b
+
+
+def _spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
 
 
 def _quality_rows(graph: Graph, task: str) -> list[str]:
@@ -99,6 +155,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1 if quick else 3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="KGCRM_ML_THREADS for training and scoring")
+    parser.add_argument("--write-nodes", type=int, default=5000, help="nodes written per write-back run")
+    parser.add_argument("--skip-opportunity-win", action="store_true", help="train account_intent only (big worlds)")
+    parser.add_argument("--heap", default="2g", help="the benchmark Neo4j's heap and page cache each")
     parser.add_argument("--maven", type=Path, help="the Maven CRM folder: also train opportunity_win on it")
     parser.add_argument("--keep", action="store_true", help="keep the instance and the world afterwards")
     args = parser.parse_args()
@@ -107,7 +166,7 @@ def main() -> None:
     print(f"## ML\n- machine: {_machine()}")
     settings = Settings.load(
         NEO4J_URI=f"bolt://127.0.0.1:{_free_port()}", NEO4J_PASSWORD="bench-ml-password",
-        KGCRM_NEO4J_INSTANCE=f"bench-ml-{os.getpid()}", KGCRM_NEO4J_HEAP="2g", KGCRM_NEO4J_PAGECACHE="2g",
+        KGCRM_NEO4J_INSTANCE=f"bench-ml-{os.getpid()}", KGCRM_NEO4J_HEAP=args.heap, KGCRM_NEO4J_PAGECACHE=args.heap,
         KGCRM_MODEL_DIR=str(work / "models"), KGCRM_ML_THREADS=args.threads,
     )
     local = LocalNeo4j(settings)
@@ -119,34 +178,38 @@ def main() -> None:
         graph = Graph(settings)
         _run(["schema", "apply"], env)
 
-        exports = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            export = export_graph(graph)
-            exports.append(time.perf_counter() - started)
+        export = export_graph(graph)
         elements = export.num_elements
-        naive_count, naive_s = _naive_export(graph)
         nodes = sum(len(t) for t in export.nodes.values())
         print(f"- world: `kgcrm generate --accounts {args.accounts} --seed {args.seed}`, bulk-loaded in {load_s:.0f} s: "
               f"{nodes:,} nodes, {elements - nodes:,} relationships exported")
-        print(f"- export (`ml.export.export_graph`, columnar): median of {args.runs} {statistics.median(exports):.2f} s = "
-              f"{elements / statistics.median(exports):,.0f} elements/s (runs: {', '.join(f'{s:.2f}' for s in exports)}); "
-              f"per-record reference {naive_count / naive_s:,.0f} elements/s; ratio {naive_s / statistics.median(exports):.1f}x")
+        # Same data, same run, alternating: our columnar export against a per-record driver loop.
+        columnar, naive = _alternate(args.runs, lambda _: _columnar_export(graph), lambda _: _naive_export(graph))
+        ours = [n / s for n, s in columnar]
+        theirs = [n / s for n, s in naive]
+        print(f"- export elements/s, {args.runs} alternating runs: columnar (`ml.export.export_graph`) "
+              f"{_spread(ours)}; per-record driver loop {_spread(theirs)}; speed-up "
+              f"{statistics.median(ours) / statistics.median(theirs):.1f}x (seconds: columnar "
+              f"{', '.join(f'{s:.2f}' for _, s in columnar)}; per-record {', '.join(f'{s:.2f}' for _, s in naive)})")
 
         train_s, peak_gib, out = _run(["retrain", "--task", "account_intent", "--quiet"], env)
         print(f"- `kgcrm retrain --task account_intent` (export, 2 LightGBM, GNN, register, gate, rescore): "
               f"{train_s:.0f} s wall, peak RSS {peak_gib:.2f} GiB; {out.strip().splitlines()[0]}")
-        opp_s, _, opp_out = _run(["retrain", "--task", "opportunity_win", "--quiet"], env)
-        print(f"- `kgcrm retrain --task opportunity_win`: {opp_s:.0f} s; {opp_out.strip().splitlines()[0]}")
+        if not args.skip_opportunity_win:
+            opp_s, opp_gib, opp_out = _run(["retrain", "--task", "opportunity_win", "--quiet"], env)
+            print(f"- `kgcrm retrain --task opportunity_win`: {opp_s:.0f} s wall, peak RSS {opp_gib:.2f} GiB; "
+                  f"{opp_out.strip().splitlines()[0]}")
 
         walls, parts = [], []
         for _ in range(args.runs):
+            graph.write(q.BENCH_FORGET_SCORES)
             wall, _, _ = _run(["score", "--task", "account_intent", "--quiet"], env)
             walls.append(wall)
             run = graph.read("MATCH (r:ScoreRun {task: 'account_intent'}) RETURN r.timings AS t ORDER BY r.finished_at DESC LIMIT 1")
             parts.append(json.loads(run[0]["t"]))
         median = {k: statistics.median(p[k] for p in parts) for k in parts[0]}
-        print(f"- full rescoring `kgcrm score --task account_intent` (process wall incl. imports): median "
+        print(f"- full rescoring `kgcrm score --task account_intent`, every score written (stored scores removed before "
+              f"each run; process wall incl. imports): median "
               f"{statistics.median(walls):.1f} s; parts (median): " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in median.items()))
 
         result = score_task(graph, settings, "account_intent")
@@ -154,6 +217,20 @@ def main() -> None:
         print(f"- explanations: planted mechanism among the top 3 drivers for {share['hits']}/{share['accounts']} "
               f"= {share['share']:.0%} of truly high-intent accounts (top 10% true intent, week {share['week']}); "
               f"by mechanism {json.dumps(share['by_mechanism'])}")
+
+        # Write-back, same nodes, same run, alternating: UNWIND batches against one transaction per node.
+        # Every round moves every score by more than epsilon, so both paths write every node.
+        count = min(len(result.ids), args.write_nodes)
+        moved = lambda i: (result.scores[:count] + 0.05 * (i + 1)) % 1.0  # noqa: E731
+        unwind, per_node = _alternate(
+            args.runs,
+            lambda i: _unwind_write(graph, settings, result, moved(2 * i), f"unwind-{i}"),
+            lambda i: _naive_write(graph, settings, result, moved(2 * i + 1), f"naive-{i}"),
+        )
+        ours, theirs = [count / s for s in unwind], [count / s for s in per_node]
+        print(f"- write-back of {count:,} changed scores (with drivers and a ScoreChange each), {args.runs} alternating "
+              f"runs, nodes/s: UNWIND batches of {settings.batch_size} {_spread(ours)}; one transaction per node "
+              f"{_spread(theirs)}; speed-up {statistics.median(ours) / statistics.median(theirs):.1f}x")
 
         print("\n| task | model | test AUROC [95% CI] | test AP [95% CI] | test ECE [95% CI] |\n|---|---|---|---|---|")
         for task in ("account_intent", "opportunity_win"):

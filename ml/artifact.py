@@ -44,6 +44,8 @@ class ModelArtifact:
         model = IntentGNN(
             self.in_dims, self.edge_types, self.task.target.value,
             hidden=int(self.hyper["hidden"]), layers=int(self.hyper["layers"]), dropout=float(self.hyper["dropout"]),
+            # Models saved before aggregations were configurable used the mean.
+            aggr=tuple(self.hyper.get("aggr", ("mean",))),
         )
         model.load_state_dict(self.state_dict)
         return model.eval()

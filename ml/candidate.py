@@ -93,7 +93,8 @@ def train_candidate(
     artifact = ModelArtifact(
         task=task, labels=labels, names={label: gnn_input_names(last, label) for label in labels},
         norm=dataset.norm, in_dims=trained.in_dims, edge_types=trained.edge_types,
-        hyper={"hidden": config.hidden, "layers": config.layers, "dropout": config.dropout},
+        hyper={"hidden": config.hidden, "layers": config.layers, "dropout": config.dropout,
+               "aggr": list(config.aggr)},
         state_dict=trained.model.state_dict(), calibrator=calibrator,
     )
     artifact.reference = _reference(artifact, dataset)
@@ -102,8 +103,8 @@ def train_candidate(
         "horizon_days": task.horizon_days,
         "data": _data_summary(dataset, cutoffs),
         "feature_schema": {label.value: names for label, names in artifact.names.items()},
-        "hyperparameters": {**{k: v for k, v in vars(config).items() if k != "fanouts"},
-                            "fanouts": list(config.fanouts), "calibration": CALIBRATION, "best_epoch": trained.best_epoch},
+        "hyperparameters": {**{k: v for k, v in vars(config).items() if k not in ("fanouts", "aggr")},
+                            "fanouts": list(config.fanouts), "aggr": list(config.aggr), "calibration": CALIBRATION, "best_epoch": trained.best_epoch},
         "metrics": row_metrics(rows[-1]),
         "baseline_metrics": {r.model: row_metrics(r) for r in rows[:-1]},
         "test_auroc": rows[-1].auroc.value,

@@ -26,10 +26,15 @@ class HeteroSage(nn.Module):
     The residual keeps node types that receive no messages in a snapshot (HeteroConv drops them).
     """
 
-    def __init__(self, edge_types: list[EdgeType], hidden: int, layers: int, dropout: float) -> None:
+    def __init__(
+        self, edge_types: list[EdgeType], hidden: int, layers: int, dropout: float, aggr: tuple[str, ...] = ("mean",)
+    ) -> None:
         super().__init__()
+        # Several neighbour aggregations side by side: "sum" counts (how many contacts engaged), "max" finds
+        # the one neighbour that stands out (a champion, a recent win), "mean" describes the typical one.
+        neighbours = aggr[0] if len(aggr) == 1 else list(aggr)
         self.convs = nn.ModuleList(
-            HeteroConv({et: SAGEConv((hidden, hidden), hidden) for et in edge_types}, aggr="sum")
+            HeteroConv({et: SAGEConv((hidden, hidden), hidden, aggr=neighbours) for et in edge_types}, aggr="sum")
             for _ in range(layers)
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
@@ -52,12 +57,12 @@ class IntentGNN(nn.Module):
 
     def __init__(
         self, in_dims: dict[str, int], edge_types: list[EdgeType], target: str,
-        hidden: int = 64, layers: int = 2, dropout: float = 0.2,
+        hidden: int = 64, layers: int = 2, dropout: float = 0.2, aggr: tuple[str, ...] = ("mean",),
     ) -> None:
         super().__init__()
         self.target = target
         self.encoder = Encoder(in_dims, hidden)
-        self.gnn = HeteroSage(edge_types, hidden, layers, dropout)
+        self.gnn = HeteroSage(edge_types, hidden, layers, dropout, aggr)
         # The head also sees the target's raw inputs: own features should never be washed out.
         self.head = nn.Sequential(
             nn.Linear(hidden + in_dims[target], hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1)

@@ -31,6 +31,7 @@ class GnnConfig:
     hidden: int = 64
     layers: int = 2
     dropout: float = 0.2
+    aggr: tuple[str, ...] = ("mean",)
     lr: float = 0.005
     weight_decay: float = 1e-4
     epochs: int = 60
@@ -83,7 +84,7 @@ def fit_gnn(dataset: PointInTimeDataset, config: GnnConfig = GnnConfig()) -> Tra
     in_dims = {t: first[t].x.shape[1] for t in first.node_types}
     model = IntentGNN(
         in_dims, edge_types, target,
-        hidden=config.hidden, layers=config.layers, dropout=config.dropout,
+        hidden=config.hidden, layers=config.layers, dropout=config.dropout, aggr=tuple(config.aggr),
     ).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     # Unbalanced labels, therefore a weighted loss (calibration afterwards undoes the reweighting).

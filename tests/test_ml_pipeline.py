@@ -129,5 +129,8 @@ def test_comparison_table_has_every_model_with_intervals(graph: Graph) -> None:
     for r in rows:
         assert r.auroc.low <= r.auroc.value <= r.auroc.high
         assert 0.0 <= r.ece.value <= 1.0
+    # The GNN trains with a class-weighted loss, so its raw scores overstate intent; calibration on validation fixes that.
+    gnn = rows[-1]
+    assert gnn.ece_uncalibrated > 0.1 and gnn.ece.value < gnn.ece_uncalibrated / 2, (gnn.ece_uncalibrated, gnn.ece.value)
     table = format_table(rows)
     assert "GNN (HeteroConv SAGE)" in table and "[" in table

@@ -107,3 +107,26 @@ CREATE (o:Opportunity {id: row.id, amount: row.amount, is_closed: row.closed IS 
                        closed_at: CASE WHEN row.closed IS NULL THEN null ELSE datetime({epochSeconds: row.closed}) END})
 CREATE (o)-[:FOR_ACCOUNT]->(a)
 """
+
+
+def naive_write_score(label: Label) -> str:
+    """The per-node reference for the write-back benchmark: `write_scores` for one node per transaction."""
+    label = Label(label)
+    return f"""
+MATCH (n:{label.value} {{id: $id}})
+WITH n, n.intent_score AS old
+WHERE old IS NULL OR abs(old - $score) > $epsilon OR n.intent_model IS NULL OR n.intent_model <> $model
+SET n.intent_score = $score, n.intent_model = $model, n.intent_scored_at = $scored_at,
+    n.intent_drivers = $drivers, n.intent_driver_weights = $weights
+CREATE (c:{Label.SCORE_CHANGE} {{id: $run_id + ':' + $id, old_score: old, new_score: $score,
+        model: $model, changed_at: $scored_at, reason: $reason, subject_key: $id,
+        subject_label: '{label.value}'}})
+CREATE (c)-[:{RelType.ABOUT}]->(n)
+RETURN count(n) AS written
+"""
+
+# The rescoring benchmark forgets the stored scores first, so that every run writes every score (the worst case).
+BENCH_FORGET_SCORES = f"""
+MATCH (n:{Label.ACCOUNT}) WHERE n.intent_score IS NOT NULL
+REMOVE n.intent_score
+"""
