@@ -93,36 +93,52 @@ def pooled(rows: list[dict]) -> tuple[float, float, float]:
     actions_e = sum(r["event"]["actions"] for r in rows)
     rate_b = 1000 * sum(r["batch"]["credited"] for r in rows) / actions_b if actions_b else float("nan")
     rate_e = 1000 * sum(r["event"]["credited"] for r in rows) / actions_e if actions_e else float("nan")
-    lift = rate_e / rate_b - 1 if rate_b else float("nan")
+    if rate_b > 0:
+        lift = rate_e / rate_b - 1
+    else:  # nothing credited to the weekly arm: the lift is unbounded if the event arm has any, else undefined
+        lift = float("inf") if rate_e > 0 else float("nan")
     return rate_b, rate_e, lift
 
 
-def bootstrap_lift(rows: list[dict], draws: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the pooled lift, resampling worlds (seeds) with replacement."""
+def bootstrap(rows: list[dict], draws: int = 2000, seed: int = 0) -> tuple[float, float, float, float]:
+    """95% intervals of the pooled lift and of the difference per 1,000 actions, resampling worlds (seeds).
+
+    Resamples where neither arm has a credited conversion have no lift and are left out of its interval.
+    """
     rng = np.random.default_rng(seed)
-    lifts = []
+    lifts, diffs = [], []
     for _ in range(draws):
-        sample = [rows[i] for i in rng.integers(0, len(rows), len(rows))]
-        lift = pooled(sample)[2]
-        if np.isfinite(lift):
+        rate_b, rate_e, lift = pooled([rows[i] for i in rng.integers(0, len(rows), len(rows))])
+        if not np.isnan(lift):
             lifts.append(lift)
-    if not lifts:
-        return float("nan"), float("nan")
-    return float(np.quantile(lifts, 0.025)), float(np.quantile(lifts, 0.975))
+        if np.isfinite(rate_b) and np.isfinite(rate_e):
+            diffs.append(rate_e - rate_b)
+    def interval(values: list[float]) -> tuple[float, float]:
+        if not values:
+            return float("nan"), float("nan")
+        ordered = np.sort(np.asarray(values))
+        return float(ordered[int(0.025 * (len(ordered) - 1))]), float(ordered[int(np.ceil(0.975 * (len(ordered) - 1)))])
+    return (*interval(lifts), *interval(diffs))
+
+
+def _pct(value: float) -> str:
+    if np.isnan(value):
+        return "n/a"
+    return "unbounded" if np.isinf(value) else f"{value:+.0%}"
 
 
 def summarise(rows: list[dict], png: Path | None) -> str:
     """The markdown table (one row per half-life) and, with `png`, the plot."""
     half_lives = sorted({r["half_life"] for r in rows})
     lines = ["| half-life (days) | worlds | actions per arm (total) | weekly: credited per 1,000 | event-driven: credited per 1,000 "
-             "| lift [95% CI] | converted per 1,000 weekly / event | intent high at action, weekly / event "
+             "| lift [95% CI] | difference per 1,000 [95% CI] | converted per 1,000 weekly / event | intent high at action, weekly / event "
              "| all actions, unthinned: credited per 1,000 weekly / event | test AUROC (median) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     plot = {k: [] for k in ("lift", "low", "high", "rb", "re")}
     for hl in half_lives:
         group = [r for r in rows if r["half_life"] == hl]
         rate_b, rate_e, lift = pooled(group)
-        low, high = bootstrap_lift(group)
+        low, high, diff_low, diff_high = bootstrap(group)
         actions = sum(r["batch"]["actions"] for r in group)
         conv_b = 1000 * sum(r["batch"]["converted"] for r in group) / max(actions, 1)
         conv_e = 1000 * sum(r["event"]["converted"] for r in group) / max(actions, 1)
@@ -131,7 +147,8 @@ def summarise(rows: list[dict], png: Path | None) -> str:
         auroc = float(np.median([r["test_auroc"] for r in group]))
         raw_b = 1000 * sum(r["batch"]["raw_credited"] for r in group) / max(sum(r["batch"]["raw_actions"] for r in group), 1)
         raw_e = 1000 * sum(r["event"]["raw_credited"] for r in group) / max(sum(r["event"]["raw_actions"] for r in group), 1)
-        lines.append(f"| {hl:g} | {len(group)} | {actions:,} | {rate_b:.0f} | {rate_e:.0f} | {lift:+.0%} [{low:+.0%}, {high:+.0%}] "
+        lines.append(f"| {hl:g} | {len(group)} | {actions:,} | {rate_b:.0f} | {rate_e:.0f} | {_pct(lift)} [{_pct(low)}, {_pct(high)}] "
+                     f"| {rate_e - rate_b:+.0f} [{diff_low:+.0f}, {diff_high:+.0f}] "
                      f"| {conv_b:.0f} / {conv_e:.0f} | {high_b:.0%} / {high_e:.0%} | {raw_b:.0f} / {raw_e:.0f} | {auroc:.3f} |")
         for key, value in zip(("lift", "low", "high", "rb", "re"), (lift, low, high, rate_b, rate_e)):
             plot[key].append(100 * value if key in ("lift", "low", "high") else value)
