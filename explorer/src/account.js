@@ -142,7 +142,7 @@ function actionRow(action, onChanged, fresh) {
 
 function decisionForm(action, onChanged) {
   const message = el("span", { class: "form-error", role: "alert" });
-  const reason = el("select", { "aria-label": "Reason", "data-testid": "reason" });
+  const reason = el("select", { "aria-label": "Reason", "data-testid": "reason", onchange: () => { message.textContent = ""; } });
   const choose = (kind) => {
     reason.replaceChildren(el("option", { value: "" }, kind === "approve" ? "Why approve?" : "Why reject?"),
       ...REASONS[kind].map((code) => el("option", { value: code }, humanize(code))));

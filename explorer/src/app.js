@@ -224,6 +224,7 @@ async function showGraph(main, account) {
     state.graph.truncated = result.truncated;
     await view.show(result);
     describe();
+    view.complete.then(() => state.graph && state.graph.view === view && describe());
   };
   depth.onchange = load;
   await load();
@@ -277,7 +278,9 @@ window.kgcrmExplorer = {
     state.ui.main.replaceChildren(host);
     const view = new GraphView(host, {});
     const ms = await view.show(neighborhood);
-    return { ms, nodes: view.size, edges: view.cy.edges().length, ...view.timings };
+    const firstNodes = view.firstCount;
+    const completeMs = await view.complete;
+    return { ms, completeMs, firstNodes, nodes: view.size, edges: view.cy.edges().length };
   },
   // The drawn nodes with their positions on the canvas (pixels from its top left corner).
   graphNodes() {

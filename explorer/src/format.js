@@ -127,6 +127,11 @@ export function sparkline(values, width = 72, height = 22) {
 /** The score history as a line chart with a 0–100 axis and a dot (with a tooltip) per change. */
 export function historyChart(history, current, width = 420, height = 170) {
   const changes = [...(history || [])].reverse().filter((c) => c.newScore !== null && c.changedAt);
+  if (changes.length === 1 && changes[0].oldScore !== null && changes[0].oldScore !== undefined) {
+    // One change is drawn as a line from the score before it (a day earlier, without a dot).
+    const before = new Date(new Date(changes[0].changedAt).getTime() - 86400000).toISOString();
+    changes.unshift({ newScore: changes[0].oldScore, changedAt: before, before: true });
+  }
   const pad = { l: 30, r: 10, t: 10, b: 24 };
   const box = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "history-chart", role: "img",
     "aria-label": `score history, ${changes.length} changes` });
@@ -149,6 +154,7 @@ export function historyChart(history, current, width = 420, height = 170) {
   const y = (v) => pad.t + plotH * (1 - v);
   box.append(svg("polyline", { points: changes.map((c, i) => `${x(times[i])},${y(c.newScore)}`).join(" "), class: "history-line" }));
   changes.forEach((c, i) => {
+    if (c.before) return;
     box.append(svg("circle", { cx: x(times[i]), cy: y(c.newScore), r: 3.5, fill: scoreColor(c.newScore) },
       svg("title", {}, `${dateText(c.changedAt)}: ${scoreText(c.oldScore)} → ${scoreText(c.newScore)}` +
         (c.reason ? ` (${c.reason})` : "") + (c.model ? `, model ${c.model}` : ""))));

@@ -6,6 +6,8 @@ import { radialPositions, spacingOf } from "./layout.js";
 // The most nodes the view holds; each expansion asks the API for at most EXPAND_LIMIT more.
 export const MAX_NODES = 1000;
 export const EXPAND_LIMIT = 200;
+// Nodes added per frame when drawing a big neighbourhood.
+const CHUNK = 250;
 // Above this many nodes contacts' names show only when zoomed in (hover still names every node).
 const CROWDED = 80;
 
@@ -89,20 +91,39 @@ export class GraphView {
     const edges = neighborhood.edges.filter((e) => kept.has(e.source) && kept.has(e.target));
     // Positions come first and go in with the nodes: no layout pass, no second styling pass.
     const positions = radialPositions(nodes, edges, neighborhood.start);
-    const placed = performance.now();
     this.crowded = nodes.length > CROWDED;
-    this.cy.batch(() => {
-      this.cy.add([
-        ...nodes.map((n) => ({ group: "nodes", data: nodeData(n), position: { ...positions.get(n.id) },
-          classes: [n.id === neighborhood.start ? "start expanded" : "", this.crowded && n.label === "Contact" ? "quiet" : ""].join(" ") })),
-        ...edges.map((e) => ({ group: "edges", data: { id: edgeId(e), source: e.source, target: e.target, type: e.type } })),
-      ]);
-    });
-    const added = performance.now();
+    // Inner rings first, a chunk per frame, so a big neighbourhood never freezes the page for long.
+    const radius = (n) => Math.hypot(positions.get(n.id).x, positions.get(n.id).y);
+    const queue = [...nodes].sort((p, q) => radius(p) - radius(q));
+    const pending = { edges, start: neighborhood.start };
+    this.addChunk(queue.splice(0, CHUNK), positions, pending);
+    this.firstCount = this.size;
     this.fitPositions(positions);
     this.declutter();
-    this.timings = { placeMs: placed - started, addMs: added - placed, fitMs: performance.now() - added };
-    return this.firstFrame(started);
+    const first = this.firstFrame(started);
+    this.complete = (async () => {
+      await first;
+      while (queue.length && !this.cy.destroyed()) {
+        this.addChunk(queue.splice(0, CHUNK), positions, pending);
+        await this.firstFrame(started);
+      }
+      return performance.now() - started;
+    })();
+    return first;
+  }
+
+  addChunk(nodes, positions, pending) {
+    this.cy.batch(() => {
+      this.cy.add(nodes.map((n) => ({ group: "nodes", data: nodeData(n), position: { ...positions.get(n.id) },
+        classes: [n.id === pending.start ? "start expanded" : "", this.crowded && n.label === "Contact" ? "quiet" : ""].join(" ") })));
+      const later = [];
+      const ready = [];
+      for (const e of pending.edges) {
+        (this.cy.getElementById(e.source).nonempty() && this.cy.getElementById(e.target).nonempty() ? ready : later).push(e);
+      }
+      this.cy.add(ready.map((e) => ({ group: "edges", data: { id: edgeId(e), source: e.source, target: e.target, type: e.type } })));
+      pending.edges = later;
+    });
   }
 
   /** Fit the drawing from the node positions alone (Cytoscape's own fit measures every label first). */

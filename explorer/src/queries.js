@@ -11,7 +11,7 @@ query MyAccounts($first: Int!, $after: String, $filter: AccountFilter, $orderBy:
       id name industry region
       owner { name }
       score { value drivers { feature contribution detail } }
-      scoreHistory(first: 12) { newScore changedAt }
+      scoreHistory(first: 12) { oldScore newScore changedAt }
       activities(first: 1) { type at subject }
       actions(status: "pending_approval", first: 5) { id }
     } }
