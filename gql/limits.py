@@ -12,6 +12,7 @@ from typing import Any
 
 from cross_web import HTTPException
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -46,20 +47,27 @@ def _multiplier(field: FieldNode) -> int:
 
 
 def selection_cost(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
-                   seen: frozenset[str] = frozenset()) -> int:
-    """The cost of a selection set (fragment cycles are the validator's business; they cost nothing here)."""
+                   seen: frozenset[str] = frozenset(), memo: dict[str, int] | None = None) -> int:
+    """The cost of a selection set (fragment cycles are the validator's business; they cost nothing here).
+
+    Each fragment is costed once (`memo`): a few hundred tokens of fragments that spread the next one
+    twice would otherwise take 2^n steps, and this runs before the limits can refuse anything.
+    """
     if selection_set is None:
         return 0
+    memo = {} if memo is None else memo
     total = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            total += 1 + _multiplier(selection) * selection_cost(selection.selection_set, fragments, seen)
+            total += 1 + _multiplier(selection) * selection_cost(selection.selection_set, fragments, seen, memo)
         elif isinstance(selection, InlineFragmentNode):
-            total += selection_cost(selection.selection_set, fragments, seen)
+            total += selection_cost(selection.selection_set, fragments, seen, memo)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in fragments and name not in seen:
-                total += selection_cost(fragments[name].selection_set, fragments, seen | {name})
+                if name not in memo:
+                    memo[name] = selection_cost(fragments[name].selection_set, fragments, seen | {name}, memo)
+                total += memo[name]
     return total
 
 
@@ -156,3 +164,61 @@ def decode_request_json(data: str | bytes) -> object:
 
 def _reject_constant(name: str) -> object:
     raise HTTPException(400, f"Unable to parse request body as JSON: {name} is not a JSON number")
+
+
+def expanded_fields(document: DocumentNode) -> int:
+    """How many fields the document's operations select once every fragment spread is expanded (each
+    fragment counted once, memoised, so this is linear in the document)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    memo: dict[str, int] = {}
+
+    def size(selection_set: SelectionSetNode | None, seen: frozenset[str]) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += 1 + size(selection.selection_set, seen)
+            elif isinstance(selection, InlineFragmentNode):
+                total += size(selection.selection_set, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:
+                    if name not in memo:
+                        memo[name] = size(fragments[name].selection_set, seen | {name})
+                    total += memo[name]
+        return total
+
+    return sum(size(d.selection_set, frozenset()) for d in document.definitions
+               if isinstance(d, OperationDefinitionNode))
+
+
+def fragment_expansion_rule(max_fields: int) -> type[ValidationRule]:
+    """Refuses a document whose fragments expand to more than `max_fields` fields (a fragment bomb:
+    a few hundred bytes of fragments that each spread the next one twice)."""
+
+    class FragmentExpansionRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            fields = expanded_fields(context.document)
+            if fields > max_fields:
+                context.report_error(GraphQLError(
+                    f"the operation expands to {fields} fields through its fragments, above the limit of {max_fields}"))
+
+    return FragmentExpansionRule
+
+
+def unless_fragment_bomb(max_fields: int, rules: list[type[ValidationRule]]) -> list[type[ValidationRule]]:
+    """Rules that do all their work in __init__ by walking every fragment spread again (Strawberry's depth
+    and alias limiters take 2^n steps on a fragment bomb, blocking the event loop), run only on documents
+    that `fragment_expansion_rule` lets through."""
+
+    def guarded(rule: type[ValidationRule]) -> type[ValidationRule]:
+        class Guarded(ValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                if expanded_fields(context.document) <= max_fields:
+                    rule(context)  # reports its errors on the context as it is built
+
+        Guarded.__name__ = f"Guarded{rule.__name__}"
+        return Guarded
+
+    return [guarded(rule) for rule in rules]

@@ -21,7 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from kgcrm.graph.settings import Settings
-from kgcrm.gql.limits import QueryCostLimiter
+from kgcrm.gql.limits import QueryCostLimiter, fragment_expansion_rule, unless_fragment_bomb
 from kgcrm.gql.mutations import Mutation
 from kgcrm.gql.observability import OperationMetrics, error_masker
 from kgcrm.gql.queries import Query
@@ -54,9 +54,14 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with every limit from `settings`; the SDL does not depend on them."""
     # The limits' validation rules are built once: ValidationCache keys on the rule classes, and
     # each limiter instance makes new ones, so per-request limiters would validate every query again.
+    # Every field costs at least 1, so a document that expands past the cost limit is refused whatever
+    # it asks for, before Strawberry's limiters walk its fragments (exponentially, on a fragment bomb).
     limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.api_max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.api_max_aliases).validation_rules,
+        fragment_expansion_rule(settings.api_max_cost),
+        *unless_fragment_bomb(settings.api_max_cost, [
+            *QueryDepthLimiter(max_depth=settings.api_max_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=settings.api_max_aliases).validation_rules,
+        ]),
         *QueryCostLimiter(max_cost=settings.api_max_cost).validation_rules,
     ]
     # Factories, so each request gets fresh extension instances (the caches themselves are shared).
