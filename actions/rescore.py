@@ -271,7 +271,7 @@ class IncrementalScorer:
                 if not vocabulary:
                     continue
                 onehot = [values == v for v in vocabulary] + [(values != "") & ~np.isin(values, vocabulary)]
-                columns.append(np.stack(onehot, axis=1).astype(np.float32).reshape(len(values), -1))
+                columns.append(np.stack(onehot, axis=1).astype(np.float32))
                 new_names += [f"{prop}={v}" for v in vocabulary] + [f"{prop}=other"]
             snapshot.own[label] = np.concatenate(columns, axis=1).astype(np.float32)
             snapshot.own_names[label] = new_names

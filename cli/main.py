@@ -66,6 +66,8 @@ def _register_commands() -> None:
     for command in (dispatch_command, actions_group, policies_group, uplift_command, webhook_secret_command): cli.add_command(command)
     from kgcrm.commands_ml import drift, models, retrain_command, rollback_command, score
     for command in (models, score, retrain_command, rollback_command, drift): cli.add_command(command)
+    from kgcrm.commands_events import replay_command, rescore_events_command
+    for command in (replay_command, rescore_events_command): cli.add_command(command)
 
 
 _register_commands()

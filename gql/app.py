@@ -30,13 +30,15 @@ from kgcrm.gql.auth import Authenticator
 from kgcrm.gql.context import ApiServices, Context, authenticate, credentials_from, get_context
 from kgcrm.gql.errors import AuthenticationFailed
 from kgcrm.gql.explorer import include_explorer
-from kgcrm.gql.limits import BodySizeLimit, decode_request_json
+from kgcrm.gql.events import PathBodySizeLimit
+from kgcrm.gql.events import router as events_router
+from kgcrm.gql.limits import decode_request_json
 from kgcrm.gql.notifier import Notifier
 from kgcrm.gql.schema import build_schema, graphiql_enabled
 
 logger = logging.getLogger(__name__)
 
-_METRIC_PATHS = ("/graphql", "/metrics", "/healthz", "/readyz")
+_METRIC_PATHS = ("/graphql", "/events", "/metrics", "/healthz", "/readyz")
 
 
 class KgcrmGraphQLRouter(GraphQLRouter):
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None, graph: Graph | None = None) -> 
         allow_queries_via_get=True,
     )
     app.include_router(router, prefix="/graphql")
+    app.include_router(events_router)
     include_explorer(app, settings)
 
     @app.get("/healthz")
@@ -140,6 +143,7 @@ def create_app(settings: Settings | None = None, graph: Graph | None = None) -> 
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(PathBodySizeLimit, max_bytes=settings.api_max_body_bytes,
+                       events_max_bytes=settings.events_max_body_bytes)
     app.add_middleware(AccessLog)
     return app

@@ -9,7 +9,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from kgcrm.graph.model import SCORED_LABELS, Label
-from kgcrm.graph.queries import api_actions, api_graph, api_lists, api_scores
+from kgcrm.graph.queries import api_actions, api_graph, api_lists, api_scores, events
 from kgcrm.gql.errors import InvalidArgument
 from kgcrm.gql.permissions import CanRead
 from kgcrm.gql.search import lucene_query
@@ -19,6 +19,7 @@ from kgcrm.gql.types.convert import decode_global_id, global_id, key_for
 from kgcrm.gql.types.errors import InvalidInput, NotFound, invalid, not_found
 from kgcrm.gql.types.graph import GraphEdge, GraphNode, Neighborhood
 from kgcrm.gql.types.inputs import AccountFilter, ContactFilter, OpportunityFilter, OrderField, Ordering
+from kgcrm.gql.types.lineage import ActionExplanation
 from kgcrm.gql.types.nodes import NODE_TYPES, Account, Contact, FromRow, Opportunity, check_first
 from kgcrm.gql.types.scores import Explanation, ModelVersion, ScoreChange, ScoreHistory, drivers_from, score_from
 
@@ -31,6 +32,7 @@ OpportunityResult = Annotated[Opportunity | NotFound, strawberry.union("Opportun
 NeighborhoodResult = Annotated[Neighborhood | NotFound | InvalidInput, strawberry.union("NeighborhoodResult")]
 ExplainResult = Annotated[Explanation | NotFound, strawberry.union("ExplainResult")]
 ScoreHistoryResult = Annotated[ScoreHistory | NotFound, strawberry.union("ScoreHistoryResult")]
+ExplainActionResult = Annotated[ActionExplanation | NotFound, strawberry.union("ExplainActionResult")]
 
 _ORDERABLE = {
     Label.ACCOUNT: {OrderField.SCORE, OrderField.NAME, OrderField.UPDATED},
@@ -189,6 +191,14 @@ class Query:
         check_first(first)
         rows = await info.context.db.read("models", api_scores.LIST_MODELS, {"stage": stage, "limit": first})
         return [ModelVersion.from_row(r["node"]) for r in rows]
+
+    @strawberry.field(permission_classes=[CanRead],
+                      description="Why an action exists: its score change, the model and the events behind it.")
+    async def explain_action(self, info: Info, id: strawberry.ID) -> ExplainActionResult:
+        key = key_for(Label.ACTION, id)
+        rows = [] if key is None else await info.context.db.read("explain_action", events.API_ACTION_LINEAGE, {
+            "key": key, "subject_labels": [x.value for x in api_actions.ACTION_SUBJECT_LABELS]})
+        return ActionExplanation.from_row(rows[0]) if rows else not_found("id", id, "action")
 
     @strawberry.field(permission_classes=[CanRead], description="Actions about nodes you may see, newest first.")
     async def actions(self, info: Info, status: str | None = None, first: int = 20) -> list[Action]:
