@@ -30,7 +30,8 @@ from test_ml_pipeline import FIRST_CUTOFF, N_CUTOFFS, build_planted_world
 KGCRM = str(Path(sys.executable).parent / "kgcrm")
 # The window's test cutoff is the last planted cutoff: as of one horizon after it.
 AS_OF = (FIRST_CUTOFF + dt.timedelta(days=30 * (N_CUTOFFS - 1) + 30)).timestamp()
-TINY_GNN = GnnConfig(hidden=16, epochs=15, patience=6, seed=3, threads=1)
+# Every aggregation: the saved model must rebuild the same network from its hyperparameters.
+TINY_GNN = GnnConfig(hidden=16, epochs=15, patience=6, seed=3, threads=1, aggr=("mean", "max", "sum"))
 ACCOUNTS = 120
 TASK = load_task("account_intent")
 
