@@ -6,15 +6,17 @@ and a folder for the screenshots each view saves (listed at the end of the run).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from kgcrm.graph.driver import Graph
-from test_gql_world import ApiServer, World, api_settings, seed_world
+from test_gql_world import ApiServer, World, api_settings, gid, seed_world
 
 REPO = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1280, "height": 800}
@@ -95,7 +97,20 @@ def explorer_world(_session_graph: Graph) -> World:
 @pytest.fixture(scope="module")
 def explorer_server(neo4j_server: Any, _session_graph: Graph, explorer_world: World) -> Iterator[ApiServer]:
     with ApiServer(api_settings(neo4j_server.settings), _session_graph) as api:
+        warm_up(api, explorer_world.keys["alice"])
         yield api
+
+
+def warm_up(api: ApiServer, key: str) -> None:
+    """Send the page's queries once, so Neo4j plans them before a browser waits (a fresh server on a busy
+    machine can take longer to plan them than a test wants to wait for a page)."""
+    documents = dict(re.findall(r"export const (\w+) = `((?:[^`$]|\$(?!\{))*)`;", (REPO / "explorer/src/queries.js").read_text()))
+    variables = {"ACCOUNTS": {"first": 50, "orderBy": {"field": "SCORE", "direction": "DESC"}},
+                 "ACCOUNT": {"id": "a1"}, "NEIGHBORHOOD": {"id": gid("Account", "a1"), "depth": 2, "limit": 200}}
+    with httpx.Client(base_url=api.url, timeout=300, headers={"Authorization": f"Bearer {key}"}) as client:
+        for name in ("ME", "ACCOUNTS", "ACCOUNT", "PENDING_ACTIONS", "NEIGHBORHOOD"):
+            body = client.post("/graphql", json={"query": documents[name], "variables": variables.get(name, {})}).json()
+            assert "errors" not in body, (name, body)
 
 
 @pytest.fixture
