@@ -77,7 +77,10 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # expect() returns as soon as its condition holds; the long ceiling is for a test machine under load.
+    expect.set_options(timeout=30_000)
 
     with sync_playwright() as playwright:
         # Chromium's sandbox needs user namespaces, which containers and root often lack.

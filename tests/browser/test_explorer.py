@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
@@ -46,6 +47,8 @@ def test_a_wrong_key_is_refused_with_the_apis_reason(page, screenshot, explorer_
 
 def test_my_accounts_are_sorted_by_intent_with_trend_driver_and_last_activity(page, screenshot, explorer_server,
                                                                               explorer_world) -> None:
+    paths: list[str] = []
+    page.on("request", lambda request: paths.append(urlsplit(request.url).path))
     sign_in(page, explorer_server, explorer_world.keys["alice"])
     expect(page.get_by_test_id("account-row")).to_have_count(3)
     assert row_names(page) == ALICE_ACCOUNTS
@@ -67,6 +70,8 @@ def test_my_accounts_are_sorted_by_intent_with_trend_driver_and_last_activity(pa
     page.get_by_test_id("min-score").select_option("0.7")
     expect(page.get_by_test_id("account-row")).to_have_count(1)
     assert row_names(page) == ["Acme Corp"]
+    # The page's data comes from the GraphQL API only; everything else it loads is its own static files.
+    assert "/graphql" in paths and all(p == "/graphql" or p.startswith("/explorer/") for p in paths), paths
 
 
 def test_the_hottest_account_shows_drivers_history_contacts_deals_and_activity(page, screenshot, explorer_server,
