@@ -40,6 +40,9 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        # The driver logs every retry and dropped connection itself; kgcrm says the outcome in one line.
+        logging.getLogger("neo4j").setLevel(logging.CRITICAL)
 
 
 def _register_commands() -> None:

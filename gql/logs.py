@@ -28,6 +28,7 @@ def configure_json_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("neo4j").setLevel(logging.NOTSET)  # a service logs the driver's retries (the CLI hides them)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

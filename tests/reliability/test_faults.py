@@ -170,8 +170,7 @@ def test_neo4j_killed_mid_load_then_restarted_and_rerun_equals_a_clean_load(
             time.sleep(0.05)
     killable_neo4j.kill9()
     _, err = loading.communicate(timeout=300)
-    assert loading.returncode == 11, err  # the loader fails cleanly: one line, no traceback
-    assert err.startswith("kgcrm: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert loading.returncode == 11, err
     killable_neo4j.restart()
     with Graph(killable_neo4j.settings) as graph:
         graph.verify()
@@ -182,3 +181,5 @@ def test_neo4j_killed_mid_load_then_restarted_and_rerun_equals_a_clean_load(
         assert graph_state(graph, skip=("updated_at",)) == expected
         assert graph.read("MATCH (n) WHERE n.id IS NOT NULL AND NOT n:SchemaMigration WITH labels(n)[0] AS l, n.id AS id, "
                           "count(*) AS c WHERE c > 1 RETURN count(*) AS dup")[0]["dup"] == 0
+    # The loader failed cleanly: one line that says what happened, no traceback, no driver log lines.
+    assert err.startswith("kgcrm: error: cannot reach Neo4j") and err.count("\n") == 1, err
