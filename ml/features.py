@@ -2,7 +2,7 @@
 
 Point-in-time rules (docs/ml.md): a node exists at T when its created_at (an activity: its `at`) is
 before T or unknown; a relationship exists when both ends exist, its start (`since`, `joined_at`) is
-before T or unknown and its end (`until`) is unknown or after T. An opportunity's outcome (is_won) is
+before T or unknown and its end (`until`) is unknown or after T. An opportunity's outcome (is_won) and amount are
 visible only once its closed_at is before T. Activities are folded into recency-weighted counts on the
 nodes they touch rather than kept as graph nodes: the events matter, not the event nodes.
 """
@@ -82,6 +82,10 @@ def _own_features(
     for prop, values in table.numbers.items():
         if label == Label.OPPORTUNITY and prop in ("closed_at", "is_won"):
             continue
+        if label == Label.OPPORTUNITY and prop == "amount":
+            # An export holds a deal's final amount, which some CRMs set only on a win (Maven's close_value
+            # is 0 unless won): before the close it would leak the outcome, so it is read only after it.
+            values = np.where(table.numbers["closed_at"] < cutoff, values, np.nan)
         cols += [np.where(np.isnan(values), 0.0, np.sign(values) * np.log1p(np.abs(values))), np.isnan(values).astype(float)]
         names += [f"log_{prop}", f"{prop}_unknown"]
 

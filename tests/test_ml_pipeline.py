@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from kgcrm.graph.driver import Graph
+from kgcrm.graph.model import Label
 from kgcrm.ml.baselines import train_lightgbm
 from kgcrm.ml.compare import compare, format_table
 from kgcrm.ml.dataset import build_dataset
 from kgcrm.ml.export import export_graph
+from kgcrm.ml.features import take_snapshot
 from kgcrm.ml.metrics import auroc
 from kgcrm.ml.tasks import load_task, monthly_cutoffs
 from kgcrm.ml.train import GnnConfig, train_gnn
@@ -134,3 +136,21 @@ def test_comparison_table_has_every_model_with_intervals(graph: Graph) -> None:
     assert gnn.ece_uncalibrated > 0.1 and gnn.ece.value < gnn.ece_uncalibrated / 2, (gnn.ece_uncalibrated, gnn.ece.value)
     table = format_table(rows)
     assert "GNN (HeteroConv SAGE)" in table and "[" in table
+
+
+def test_a_deal_amount_is_hidden_until_the_deal_closes(graph: Graph) -> None:
+    # Maven's close_value is 0 unless the deal is won: read before the close, the amount names the winner.
+    born = FIRST_CUTOFF - 100 * DAY
+    graph.write(CREATE_ACCOUNTS, {"rows": [{"id": "a0", "industry": "tech", "employees": 10, "created_at": born}]})
+    graph.write(CREATE_OPPORTUNITIES, {"rows": [
+        {"id": "won", "account": "a0", "amount": 5000.0, "created_at": born, "closed_at": FIRST_CUTOFF + 5 * DAY, "is_won": True},
+        {"id": "lost", "account": "a0", "amount": 0.0, "created_at": born, "closed_at": FIRST_CUTOFF + 5 * DAY, "is_won": False},
+    ]})
+    export = export_graph(graph)
+    opps = export.nodes[Label.OPPORTUNITY]
+    won, lost = list(opps.ids).index("won"), list(opps.ids).index("lost")
+    before = take_snapshot(export, FIRST_CUTOFF.timestamp())
+    np.testing.assert_array_equal(before.own[Label.OPPORTUNITY][won], before.own[Label.OPPORTUNITY][lost])
+    after = take_snapshot(export, (FIRST_CUTOFF + 10 * DAY).timestamp())
+    column = after.own_names[Label.OPPORTUNITY].index("log_amount")
+    assert after.own[Label.OPPORTUNITY][won, column] > after.own[Label.OPPORTUNITY][lost, column] == 0.0

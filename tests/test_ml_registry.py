@@ -69,6 +69,7 @@ def test_promotion_registers_the_model_writes_explained_scores_and_loads_weights
     assert version.get("metrics")["auroc"] > 0.8
     assert set(version.get("baseline_metrics")) == {"LightGBM own", "LightGBM own+1hop"}
     assert version.get("data")["rows"]["test"] == ACCOUNTS and len(version.props["weights_sha256"]) == 64
+    assert version.get("hyperparameters")["aggr"] == ["mean", "max", "sum"]
     assert (settings.model_dir / "account_intent-v1.pt").exists()
 
     row = world.read("""
