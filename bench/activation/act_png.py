@@ -77,7 +77,7 @@ def lift_plot(path: Path, half_lives: list[float], lift: list[float], low: list[
     xmin, xmax = xs.min() - 0.3, xs.max() + 0.3
     panels = [
         (60, 60, 440, 360, [v for v in low + high + [0.0] if np.isfinite(v)], "LIFT % (EVENT VS WEEKLY), 95% CI"),
-        (540, 60, 920, 360, [v for v in rate_batch + rate_event + [0.0] if np.isfinite(v)], "CONVERSIONS PER 1000 ACTIONS"),
+        (540, 60, 920, 360, [v for v in rate_batch + rate_event + [0.0] if np.isfinite(v)], "CREDITED PER 1000 ACTIONS"),
     ]
     for index, (left, top, right, bottom, values, label) in enumerate(panels):
         lo, hi = min(values), max(values)
@@ -120,7 +120,10 @@ def lift_plot(path: Path, half_lives: list[float], lift: list[float], low: list[
                 canvas.box(x - 3, y - 3, x + 3, y + 3, color)
             if lows is not None and highs is not None:
                 for x, a, b in zip(xs, lows, highs):
-                    if np.isfinite(a) and np.isfinite(b):
+                    if np.isfinite(a) and np.isposinf(b):  # unbounded above: a bar to the top of the panel
+                        canvas.line(px(x), py(a), px(x), top, color)
+                        canvas.line(px(x) - 5, py(a), px(x) + 5, py(a), color)
+                    elif np.isfinite(a) and np.isfinite(b):
                         canvas.line(px(x), py(a), px(x), py(b), color)
                         canvas.line(px(x) - 5, py(a), px(x) + 5, py(a), color)
                         canvas.line(px(x) - 5, py(b), px(x) + 5, py(b), color)
