@@ -62,7 +62,18 @@ def demo(ctx: click.Context, accounts: int, seed: int, maven_dir: Path | None, t
     if serve:
         from kgcrm.commands_serve import serve_with_admin_key
 
+        _print_explorer_sign_in(settings)
         serve_with_admin_key(settings)
+
+
+def _print_explorer_sign_in(settings: Settings) -> None:
+    """The explorer's URL with a new key for the owner of the hottest account (an account manager)."""
+    from kgcrm.gql.explorer import create_demo_sign_in
+
+    with Graph(settings) as graph:
+        sign_in = create_demo_sign_in(graph, settings)
+    who = sign_in.user_name or sign_in.user_id
+    click.echo(f"explorer, signed in as account manager {who} ({sign_in.accounts} accounts): {sign_in.url}")
 
 
 def _train_and_score(graph: Graph, settings: Settings) -> None:
@@ -113,4 +124,3 @@ def _generated_world(settings: Settings, accounts: int, seed: int, quiet: bool) 
         generate_world(WorldParams(accounts=accounts, seed=seed), outdir, quiet=quiet)
         done.touch()
     return outdir
-
