@@ -234,10 +234,13 @@ def compare_scoring(accounts: int, seed: int) -> ScoringComparison:
         with Graph(settings) as graph:
             model = list_models(graph, "account_intent")[0]
             data = model.props.get("data") or {}
+            data = json.loads(data) if isinstance(data, str) else data
             if data.get("cutoffs") and [c[:10] for c in data["cutoffs"]] != sorted(sum(result.split.values(), [])):
                 raise SystemExit(f"bench_peers: kgcrm's cutoffs {data['cutoffs']} differ from the peer's {result.split}")
             result.kgcrm_auroc["GNN (kgcrm)"] = float(model.props["test_auroc"])
-            for name, metrics in (model.props.get("baseline_metrics") or {}).items():
+            baselines = model.props.get("baseline_metrics") or {}
+            baselines = json.loads(baselines) if isinstance(baselines, str) else baselines
+            for name, metrics in baselines.items():
                 result.kgcrm_auroc[name] = float(metrics["auroc"])
             result.split["test rows"] = (data.get("rows") or {}).get("test")
             print("bench_peers: GDS pipeline", file=sys.stderr)
