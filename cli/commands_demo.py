@@ -22,7 +22,7 @@ MAVEN_DIR = Path("..") / "shared" / "data" / "maven_crm"
 
 
 @click.command("demo")
-@click.option("--accounts", type=click.IntRange(10, 100_000), default=300, show_default=True,
+@click.option("--accounts", type=click.IntRange(10, 100_000), default=1500, show_default=True,
               help="Size of the generated world when the graph is empty.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generated world.")
 @click.option("--maven", "maven_dir", is_flag=False, flag_value=str(MAVEN_DIR), default=None,
