@@ -8,13 +8,14 @@ VENV ?= $(KGCRM_CACHE)/venv-$(DEPS_KEY)
 KGCRM := $(VENV)/bin/kgcrm
 PYTEST_ARGS ?=
 
-.PHONY: help venv-path install demo test neo4j-install neo4j-start neo4j-stop neo4j-status schema stats bench soak clean
+.PHONY: help venv-path install demo test bench-full neo4j-install neo4j-start neo4j-stop neo4j-status schema stats bench soak clean
 
 help:
 	@echo "make demo          install what is missing, start Neo4j, load a small world, train, score, serve the API"
 	@echo "make test          install what is missing, then run the whole test suite"
 	@echo "make neo4j-install|neo4j-start|neo4j-stop|neo4j-status   manage the local Neo4j"
-	@echo "make bench         run the benchmarks (writes bench/RESULTS.md)"
+	@echo "make bench         run every benchmark at its standard size (~30 min; sections in bench/out/)"
+	@echo "make bench-full    every benchmark at the size bench/RESULTS.md reports (hours on two cores)"
 	@echo "make clean         stop the local Neo4j and remove .kgcrm/ (its data too)"
 
 venv-path:
@@ -49,7 +50,10 @@ stats: install
 	$(KGCRM) stats
 
 bench: install
-	@if ls bench/*.py >/dev/null 2>&1; then for script in bench/*.py; do $(VENV)/bin/python $$script || exit 1; done; else echo "no benchmarks yet"; fi
+	$(VENV)/bin/python bench/run_all.py
+
+bench-full: install
+	$(VENV)/bin/python bench/run_all.py --full
 
 soak: install
 	$(VENV)/bin/pytest tests/reliability -m soak $(PYTEST_ARGS)
