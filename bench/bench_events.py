@@ -26,17 +26,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import numpy as np
 import torch
 
-from kgcrm.actions.webhooks import verify
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import ActivityType, Label
 from kgcrm.graph.queries import events as q
@@ -52,6 +49,7 @@ from kgcrm.ml.features import take_snapshot
 from kgcrm.ml.model import IntentGNN
 from kgcrm.ml.registry import promote, register_model
 from kgcrm.ml.tasks import load_task
+from webhook_receiver import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "kgcrm-bench-password"
@@ -79,36 +77,6 @@ def percentiles(values: list[float]) -> dict[str, float]:
         return ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))]
 
     return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "n": len(ordered)}
-
-
-class Receiver:
-    """Loopback webhook receiver: when each webhook-id first arrived (wall clock), signatures checked."""
-
-    def __init__(self) -> None:
-        self.first_seen: dict[str, float] = {}
-        self.invalid = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                now = time.time()
-                msg_id = self.headers.get("webhook-id", "")
-                if verify(KEY, msg_id, self.headers.get("webhook-timestamp", "0"), body,
-                          self.headers.get("webhook-signature", "")):
-                    receiver.first_seen.setdefault(msg_id, now)
-                else:
-                    receiver.invalid += 1
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def generate(graph: Graph, nodes: int, seed: int = 5) -> tuple[list[str], dict[str, list[str]]]:
@@ -253,7 +221,7 @@ def main() -> None:
     (work / "policies.yaml").write_text(POLICIES_YAML)
     settings = Settings.load(**env_settings)
     neo4j = LocalNeo4j(settings)
-    receiver = Receiver()
+    receiver = Receiver(KEY, clock=time.time)
     env = {**os.environ, **env_settings, "KGCRM_WEBHOOK_URL": receiver.url}
     processes: list[subprocess.Popen] = []
     load = [os.getloadavg()[0]]

@@ -15,21 +15,19 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from kgcrm.actions.outbox import ScoreChangeInput, apply_score_changes
 from kgcrm.actions.policies import parse_policies
-from kgcrm.actions.webhooks import verify
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import actions as q
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
 from kgcrm.graph.settings import Settings
+from webhook_receiver import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "kgcrm-bench-password"
@@ -55,36 +53,6 @@ def percentiles(values: list[float]) -> dict[str, float]:
         return ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))]
 
     return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": ordered[-1]}
-
-
-class Receiver:
-    """Records when each webhook-id first arrived (monotonic clock of this process)."""
-
-    def __init__(self) -> None:
-        self.first_seen: dict[str, float] = {}
-        self.invalid = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                now = time.monotonic()
-                msg_id = self.headers.get("webhook-id", "")
-                if verify(KEY, msg_id, self.headers.get("webhook-timestamp", "0"), body,
-                          self.headers.get("webhook-signature", "")):
-                    receiver.first_seen.setdefault(msg_id, now)
-                else:
-                    receiver.invalid += 1
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def crossing_changes(accounts: list[str], round_no: int, at: datetime) -> list[ScoreChangeInput]:
@@ -189,7 +157,7 @@ def main() -> None:
                     {"id": a, "name": f"Account {a}", "owner_id": f"bench-u{i % 50}"}
                     for i, a in enumerate(accounts[start:start + 5000], start)]})
             commit = bench_commit(graph, settings, accounts, [1, 10, 100], repeats)
-            receiver = Receiver()
+            receiver = Receiver(KEY)
             delivery = {}
             for rate in (float(r) for r in args.rates.split(",")):
                 for poll in (0.2, 0.02):

@@ -236,14 +236,16 @@ def resolve(
 
 def _pending_account_groups(graph: Graph) -> dict[str, str]:
     """Account id -> one id per group of accounts linked by pending decisions (maybe one company)."""
-    links = _UnionFind()
+    links = UnionFind()
     for row in graph.read(q.PENDING_ACCOUNT_LINKS, {"pending": q.PENDING}):
         if row["a"] != row["b"]:
             links.union(row["a"], row["b"])
     return {node: links.find(node) for node in list(links.parent)}
 
 
-class _UnionFind:
+class UnionFind:
+    """Disjoint sets of ids (path halving): groups of records linked by decisions."""
+
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
 

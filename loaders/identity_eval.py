@@ -27,7 +27,7 @@ from kgcrm.graph.model import Label
 from kgcrm.graph.queries import identity as q
 from kgcrm.loaders.generate_duplicates import DUPLICATES_FILE
 from kgcrm.loaders.generate_truth import GROUND_TRUTH_DIR
-from kgcrm.loaders.identity import Thresholds, resolve
+from kgcrm.loaders.identity import Thresholds, UnionFind, resolve
 from kgcrm.loaders.identity_normalize import ascii_fold
 
 logger = logging.getLogger(__name__)
@@ -293,23 +293,8 @@ def write_population(graph: Graph, pop: Population) -> None:
         graph.write(q.UPSERT_EVAL_CONTACTS, {"rows": pop.contacts[start : start + batch]})
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> None:
-        self.parent[self.find(a)] = self.find(b)
-
-
 def _pairs_in_clusters(edges: list[tuple[str, str]]) -> set[frozenset[str]]:
-    uf = _UnionFind()
+    uf = UnionFind()
     for a, b in edges:
         uf.union(a, b)
     groups: dict[str, list[str]] = defaultdict(list)
