@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries.api_scope import hanging_visible
-from kgcrm.graph.queries.ml import _CONVERT, _time
+from kgcrm.graph.queries.ml import _time, node_columns
 
 # Events are written in one transaction per request: every valid line commits, or none does. A line
 # whose references are missing is reported and not written (its node and relationships, never half).
@@ -90,14 +90,7 @@ RETURN collect(id(m)) AS ids, collect([l IN labels(m) WHERE l IN $labels][0]) AS
 
 def subgraph_nodes(label: Label, columns: Sequence[tuple[str, str]]) -> str:
     """One record, as the ML export's, for the `label` nodes among the internal ids `$ids`."""
-    label = Label(label)
-    cols = [
-        "collect(id(n)) AS neo_id",
-        "collect(coalesce(n.id, '')) AS id",
-        f"collect({_time('n.created_at')}) AS created_at",
-    ]
-    cols += [f"collect({_CONVERT[kind](f'n.{prop}')}) AS `{prop}`" for prop, kind in columns]
-    return f"UNWIND $ids AS i\nMATCH (n:{label.value}) WHERE id(n) = i\nRETURN " + ",\n       ".join(cols)
+    return f"UNWIND $ids AS i\nMATCH (n:{Label(label).value}) WHERE id(n) = i\nRETURN " + node_columns(columns)
 
 
 ACTIVITIES_OF = f"""

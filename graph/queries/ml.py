@@ -35,16 +35,20 @@ def _string(expr: str) -> str:
 _CONVERT = {"time": _time, "number": _number, "bool": _boolean, "string": _string}
 
 
-def export_nodes(label: Label, columns: Sequence[tuple[str, str]]) -> str:
-    """One record: the label's internal ids, kgcrm ids, created_at and the given (property, kind) columns."""
-    label = Label(label)
+def node_columns(columns: Sequence[tuple[str, str]]) -> str:
+    """The RETURN list of a node export over `n`: internal ids, kgcrm ids, created_at, then `columns`."""
     cols = [
         "collect(id(n)) AS neo_id",
         "collect(coalesce(n.id, '')) AS id",
         f"collect({_time('n.created_at')}) AS created_at",
     ]
     cols += [f"collect({_CONVERT[kind](f'n.{prop}')}) AS `{prop}`" for prop, kind in columns]
-    return f"MATCH (n:{label.value})\nRETURN " + ",\n       ".join(cols)
+    return ",\n       ".join(cols)
+
+
+def export_nodes(label: Label, columns: Sequence[tuple[str, str]]) -> str:
+    """One record: the label's internal ids, kgcrm ids, created_at and the given (property, kind) columns."""
+    return f"MATCH (n:{Label(label).value})\nRETURN " + node_columns(columns)
 
 
 def export_relationships(
