@@ -14,7 +14,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
 from kgcrm.graph.settings import Settings
 from kgcrm.gql.auth import create_api_key
+from benchkit import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_DIR = REPO / ".kgcrm" / "bench-node"
@@ -46,12 +46,6 @@ NEIGHBORHOOD = """query Neighborhood($id: ID!) { neighborhood(id: $id, depth: 2,
 RECORD_ACTIVITY = """mutation RecordActivity($eventId: ID!, $account: ID!) { recordActivity(input: {
   eventId: $eventId, type: WEB_VISIT, at: "2026-01-01T00:00:00Z", accountId: $account}) {
   __typename ... on ActivityRecorded { created } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _machine() -> str:
@@ -171,7 +165,7 @@ def main() -> None:
     connection_counts = [int(c) for c in args.connections.split(",")]
 
     node_modules = install_autocannon()
-    neo4j_port, api_port = _free_port(), _free_port()
+    neo4j_port, api_port = free_port(), free_port()
     settings = Settings.load(
         NEO4J_URI=f"bolt://127.0.0.1:{neo4j_port}", NEO4J_PASSWORD=PASSWORD,
         KGCRM_HOME=os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")), KGCRM_NEO4J_INSTANCE=f"bench-api-{os.getpid()}",

@@ -22,7 +22,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from kgcrm.ml.features import take_snapshot
 from kgcrm.ml.model import IntentGNN
 from kgcrm.ml.registry import promote, register_model
 from kgcrm.ml.tasks import load_task
+from benchkit import free_port
 from webhook_receiver import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,12 +60,6 @@ DAY = 86_400
 POLICIES_YAML = ("policies:\n  - {name: bench-hot, label: Account, enter: 0.5, rearm: 0.45, min_delta: 0.0, "
                  "action: webhook}\n")
 TYPES = [t.value for t in ActivityType]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -208,9 +202,9 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
 
     work = Path(tempfile.mkdtemp(prefix="kgcrm-bench-events-"))
-    port = _free_port()
+    port = free_port()
     env_settings = {
-        "NEO4J_URI": f"bolt://127.0.0.1:{_free_port()}", "NEO4J_PASSWORD": PASSWORD,
+        "NEO4J_URI": f"bolt://127.0.0.1:{free_port()}", "NEO4J_PASSWORD": PASSWORD,
         "KGCRM_HOME": os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")),
         "KGCRM_NEO4J_INSTANCE": f"bench-events-{os.getpid()}", "KGCRM_NEO4J_HEAP": "1g",
         "KGCRM_NEO4J_PAGECACHE": "1g", "KGCRM_HOLDOUT_FRACTION": "0", "KGCRM_MODEL_DIR": str(work / "models"),

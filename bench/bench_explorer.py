@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from bench_api import _free_port, _gid, _machine, seed
+from bench_api import _gid, _machine, seed
+from benchkit import free_port
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
@@ -131,7 +132,7 @@ def main() -> None:
     runs = args.runs or (3 if args.quick else 9)
     accounts = args.accounts or (200 if args.quick else 1000)
 
-    neo4j_port = _free_port()
+    neo4j_port = free_port()
     settings = Settings.load(
         NEO4J_URI=f"bolt://127.0.0.1:{neo4j_port}", NEO4J_PASSWORD=PASSWORD,
         KGCRM_HOME=os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")), KGCRM_NEO4J_INSTANCE=f"bench-explorer-{os.getpid()}",

@@ -13,7 +13,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,14 +24,9 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
 from kgcrm.graph.settings import Settings
+from benchkit import free_port
 
 KGCRM = str(Path(sys.executable).parent / "kgcrm")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _machine() -> str:
@@ -61,7 +55,7 @@ def main() -> None:
     parser.add_argument("--skip-bolt", action="store_true", help="measure the bulk path only")
     args = parser.parse_args()
     settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{_free_port()}", NEO4J_PASSWORD="bench-load-password",
+        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD="bench-load-password",
         KGCRM_NEO4J_INSTANCE=f"bench-load-{os.getpid()}", KGCRM_NEO4J_HEAP="2g", KGCRM_NEO4J_PAGECACHE="2g",
     )
     settings.home = settings.home.resolve()

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,14 +33,9 @@ from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, export_graph
 from kgcrm.ml.planted import planted_driver_share
 from kgcrm.ml.registry import list_models, production_model, promote
 from kgcrm.ml.score import ScoreRun, score_task, write_scores
+from benchkit import free_port
 
 KGCRM = str(Path(sys.executable).parent / "kgcrm")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _machine() -> str:
@@ -166,7 +160,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kgcrm-bench-ml-"))
     print(f"## ML\n- machine: {_machine()}")
     settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{_free_port()}", NEO4J_PASSWORD="bench-ml-password",
+        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD="bench-ml-password",
         KGCRM_NEO4J_INSTANCE=f"bench-ml-{os.getpid()}", KGCRM_NEO4J_HEAP=args.heap, KGCRM_NEO4J_PAGECACHE=args.heap,
         KGCRM_MODEL_DIR=str(work / "models"), KGCRM_ML_THREADS=args.threads,
     )
@@ -245,7 +239,7 @@ def main() -> None:
 
         if args.maven:
             maven_settings = settings.model_copy(update={"neo4j_instance": f"bench-ml-maven-{os.getpid()}",
-                                                         "neo4j_uri": f"bolt://127.0.0.1:{_free_port()}"})
+                                                         "neo4j_uri": f"bolt://127.0.0.1:{free_port()}"})
             local.stop()
             maven_env = _env(maven_settings)
             _run(["neo4j", "start"], maven_env)

@@ -11,7 +11,6 @@ import base64
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from kgcrm.graph.queries import actions as q
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
 from kgcrm.graph.settings import Settings
+from benchkit import free_port
 from webhook_receiver import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,12 +36,6 @@ SECRET = "whsec_" + base64.b64encode(KEY).decode()
 POLICIES = parse_policies(
     "policies:\n  - {name: hot, label: Account, enter: 0.8, rearm: 0.6, min_delta: 0.05, action: webhook}\n", "bench"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -141,7 +135,7 @@ def main() -> None:
     repeats = 10 if args.quick else 40
 
     settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{_free_port()}", NEO4J_PASSWORD=PASSWORD,
+        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD=PASSWORD,
         KGCRM_HOME=os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")), KGCRM_NEO4J_INSTANCE=f"bench-outbox-{os.getpid()}",
         KGCRM_NEO4J_HEAP="1g", KGCRM_NEO4J_PAGECACHE="512m", KGCRM_HOLDOUT_FRACTION="0",
     )

@@ -193,7 +193,7 @@ def compare_scoring(accounts: int, seed: int) -> ScoringComparison:
     result = ScoringComparison(accounts=accounts, load_before=os.getloadavg()[0])
     work = Path(tempfile.mkdtemp(prefix="kgcrm-bench-peers-"))
     settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{bench_api._free_port()}", NEO4J_PASSWORD=bench_api.PASSWORD,
+        NEO4J_URI=f"bolt://127.0.0.1:{bench_api.free_port()}", NEO4J_PASSWORD=bench_api.PASSWORD,
         KGCRM_HOME=os.environ.get("KGCRM_HOME", str(bench_api.REPO / ".kgcrm")),
         KGCRM_NEO4J_INSTANCE=f"bench-peers-gds-{os.getpid()}", KGCRM_NEO4J_HEAP="2g", KGCRM_NEO4J_PAGECACHE="1g",
         KGCRM_MODEL_DIR=str(work / "models"), KGCRM_ML_THREADS=2,

@@ -112,7 +112,7 @@ def compare_api(accounts: int, duration: int, runs: int, connection_counts: list
     """Seed one graph, serve it with kgcrm and with the peer, and alternate the load runs between them."""
     node_modules = bench_api.install_autocannon()
     peer_dir = install_peer()
-    neo4j_port, api_port, peer_port = bench_api._free_port(), bench_api._free_port(), bench_api._free_port()
+    neo4j_port, api_port, peer_port = bench_api.free_port(), bench_api.free_port(), bench_api.free_port()
     settings = Settings.load(
         NEO4J_URI=f"bolt://127.0.0.1:{neo4j_port}", NEO4J_PASSWORD=bench_api.PASSWORD,
         KGCRM_HOME=os.environ.get("KGCRM_HOME", str(bench_api.REPO / ".kgcrm")),
