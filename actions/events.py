@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from kgcrm.graph.driver import Graph
@@ -74,6 +75,9 @@ def parse_event(raw: Any, line: int) -> dict[str, Any] | Rejection:
     unknown = sorted(set(raw) - FIELDS)
     if unknown:
         return Rejection(line, unknown[0], f"unknown field (expected {', '.join(sorted(FIELDS))})")
+    for name, value in raw.items():
+        if isinstance(value, str) and not _encodable(value):
+            return Rejection(line, name, "not valid Unicode (an unpaired surrogate escape)")
     event_id = raw.get("eventId")
     if not isinstance(event_id, str) or not event_id.strip():
         return Rejection(line, "eventId", "a non-blank string is required")
@@ -93,8 +97,8 @@ def parse_event(raw: Any, line: int) -> dict[str, Any] | Rejection:
         props["subject"] = subject
     weight = raw.get("weight")
     if weight is not None:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight != weight:
-            return Rejection(line, "weight", "a number is required")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            return Rejection(line, "weight", "a finite number is required")
         props["weight"] = float(weight)
     row: dict[str, Any] = {"line": line, "id": event_id, "props": props}
     for name, key in REFERENCES.items():
@@ -107,6 +111,14 @@ def parse_event(raw: Any, line: int) -> dict[str, Any] | Rejection:
     return row
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _timestamp(value: Any) -> datetime | str:
     if not isinstance(value, str):
         return "an ISO 8601 time with a time zone is required (e.g. 2026-01-31T09:00:00Z)"
@@ -116,6 +128,10 @@ def _timestamp(value: Any) -> datetime | str:
         return f"{value!r} is not an ISO 8601 time"
     if at.tzinfo is None:
         return f"{value!r} needs a time zone (e.g. 2026-01-31T09:00:00Z)"
+    try:
+        at.astimezone(timezone.utc)  # the driver sends UTC: year 1 at +14:00 would be year 0
+    except OverflowError:
+        return f"{value!r} is out of range in UTC"
     return at
 
 
@@ -134,12 +150,20 @@ def parse_ndjson(lines: Iterable[str | bytes], first_line: int = 1) -> tuple[lis
             except UnicodeDecodeError:
                 rejected.append(Rejection(number, "-", "not UTF-8"))
                 continue
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark before the first line
         if not text.strip():
             continue
         try:
             raw = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             rejected.append(Rejection(number, "-", f"not JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            rejected.append(Rejection(number, "-", f"not acceptable JSON ({exc})"))
+            continue
+        except RecursionError:
+            rejected.append(Rejection(number, "-", "JSON nested too deeply"))
             continue
         parsed = parse_event(raw, number)
         if isinstance(parsed, Rejection):

@@ -38,9 +38,12 @@ def replay_command(ctx: click.Context, file: Path, rate: float, url: str | None,
     if url and not key:
         raise InvalidInput("--key (or KGCRM_INGEST_KEY) is needed with --url: an API key of the ingest role")
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        # Lines end at \n (and \r\n) only: str.splitlines would also split inside a JSON string at U+2028 etc.
+        lines = file.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{file}: cannot be read as UTF-8 NDJSON ({exc})") from None
+    if lines and not lines[-1].strip():
+        lines.pop()
     settings = settings_from(ctx)
     total = IngestReport()
     started = time.monotonic()
