@@ -21,22 +21,25 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import torch
 from scipy import sparse
 
+from kgcrm.actions import embedding_cache
+from kgcrm.actions.embedding_cache import EmbeddingCache
 from kgcrm.actions.outbox import ApplyReport, ScoreChangeInput, apply_score_changes
 from kgcrm.actions.policies import Policy, load_policies
 from kgcrm.graph.driver import Graph
-from kgcrm.graph.model import Label
+from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries import events as q
 from kgcrm.graph.queries.actions import SCORED
 from kgcrm.graph.settings import Settings
 from kgcrm.ml.artifact import ModelArtifact
-from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, EdgeTable, GraphExport, NodeTable
+from kgcrm.ml import export as ml_export
+from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, EdgeTable, GraphExport, NodeTable, export_graph
 from kgcrm.ml.features import TOP_CATEGORIES, Snapshot, take_snapshot
 from kgcrm.ml.inference import logits_of, prepare
 from kgcrm.ml.model import IntentGNN
@@ -46,11 +49,17 @@ from kgcrm.ml.tasks import scoring_index
 logger = logging.getLogger(__name__)
 
 VOCABULARY_TTL = 60.0
+# A touched node the embedding cache lacks (created since it was built) rebuilds it, at most this often;
+# in between such passes take the exact subgraph path.
+MIN_REBUILD_SECONDS = 30.0
 # The graph the GNN sees: every exported label but Activity (folded into features), and the
 # relationships between them; activities reach the nodes they are about or performed by.
 GRAPH_LABELS = tuple(label for label in NODE_COLUMNS if label != Label.ACTIVITY)
 GRAPH_RELS = tuple(spec for spec in REL_SPECS if Label.ACTIVITY not in (spec[0], spec[2]))
 GRAPH_REL_TYPES = tuple(sorted({spec[1] for spec in GRAPH_RELS}))
+# Relationship kinds the export reads (a committee role), where this version of the ML export has them.
+REL_KINDS: dict[tuple, str] = getattr(ml_export, "REL_KINDS", {})
+EDGE_KINDS = "kind" in {f.name for f in fields(EdgeTable)}
 
 
 @dataclass(frozen=True)
@@ -103,10 +112,14 @@ class IncrementalScorer:
         self._models: dict[str, tuple[ModelArtifact, IntentGNN]] = {}
         self._vocabulary: dict[tuple[Label, str], list[str]] = {}
         self._vocabulary_at = -np.inf
+        self._caches: dict[str, EmbeddingCache | None] = {}
+        self.partition: tuple[int, int] = (0, 1)
 
     def pending(self, limit: int | None = None) -> list[Event]:
         """The oldest queued events, at most `limit` (KGCRM_EVENTS_MAX_BATCH)."""
-        rows = self.graph.read(q.PENDING_EVENTS, {"limit": limit or self.settings.events_max_batch})
+        part, parts = self.partition
+        rows = self.graph.read(q.PENDING_EVENTS, {"limit": limit or self.settings.events_max_batch,
+                                                  "part": part, "parts": parts})
         return [Event(r["id"], r["accepted_at"], tuple(r["touched"])) for r in rows]
 
     def run_once(self, *, as_of: float | None = None, limit: int | None = None) -> RescoreReport | None:
@@ -141,6 +154,22 @@ class IncrementalScorer:
                     len(events), sum(t.affected for t in report.tasks), len(changes), dict(report.applied.actions))
         return report
 
+    def prime(self, *, as_of: float | None = None) -> None:
+        """Build the embedding cache of every production model now (otherwise the first pass builds it)."""
+        cutoff = time.time() if as_of is None else as_of
+        for version in list_models(self.graph):
+            if version.status == "production" and self.settings.events_cache_seconds > 0:
+                artifact, network = self._model(version)
+                if artifact.task.target in SCORED:
+                    self._caches[version.id] = self._build_cache(version, artifact, network, cutoff)
+
+    def _build_cache(self, version: ModelVersion, artifact: ModelArtifact, network: IntentGNN,
+                     cutoff: float) -> EmbeddingCache | None:
+        clock = time.perf_counter()
+        cache = embedding_cache.build(version.id, artifact, network, export_graph(self.graph), cutoff)
+        logger.info("embedding cache of %s rebuilt in %.1f s", version.id, time.perf_counter() - clock)
+        return cache
+
     def _model(self, version: ModelVersion) -> tuple[ModelArtifact, IntentGNN]:
         if version.id not in self._models:
             artifact = load_model(self.settings, version)
@@ -155,6 +184,10 @@ class IncrementalScorer:
         layers = int(artifact.hyper["layers"])
         clock = time.perf_counter()
         touched = self._labels_of(sorted({i for e in events for i in e.touched}))
+        if self.settings.events_cache_seconds > 0:
+            cached = self._rescore_cached(version, artifact, network, events, touched, cutoff, timings)
+            if cached is not None:
+                return cached
         near = self._ball(touched, layers)
         affected = {i: label for i, (label, _) in near.items() if label == target.value}
         support = self._ball({i: label for i, label in affected.items()}, layers + 1)
@@ -180,18 +213,71 @@ class IncrementalScorer:
         _add(timings, "inference_s", time.perf_counter() - clock)
 
         causes = _causes(export, events, index, target, layers)
-        current = {r["neo_id"]: r for r in self.graph.read(q.CURRENT_SCORES, {"ids": table.neo_ids[index].tolist()})}
+        changes = self._changes(version, target, table.neo_ids[index], table.ids[index], scores, causes)
+        return TaskRescore(version.task, version.id, len(index), len(support), table.ids[index], scores, changes)
+
+    def _rescore_cached(
+        self, version: ModelVersion, artifact: ModelArtifact, network: IntentGNN, events: Sequence[Event],
+        touched: dict[int, str], cutoff: float, timings: dict[str, float],
+    ) -> TaskRescore | None:
+        """The pass through the embedding cache; None when there is no usable cache (the subgraph path runs)."""
+        clock = time.perf_counter()
+        cache = self._caches.get(version.id)
+        stale = cache is None and version.id not in self._caches
+        if cache is not None:
+            unknown = any(not cache.knows(i) for i in touched)
+            too_old = cache.age() > self.settings.events_cache_seconds
+            if too_old or (unknown and cache.age() > MIN_REBUILD_SECONDS):
+                stale = True
+            elif unknown:
+                return None
+        if stale:
+            cache = self._caches[version.id] = self._build_cache(version, artifact, network, cutoff)
+            _add(timings, "cache_build_s", time.perf_counter() - clock)
+        if cache is None or any(not cache.knows(i) for i in touched):
+            return None
+        clock = time.perf_counter()
+        inputs = self._inputs(artifact, touched, cutoff) if touched else {}
+        _add(timings, "export_s", time.perf_counter() - clock)
+        clock = time.perf_counter()
+        result = cache.update(inputs, [[i for i in e.touched if i in touched] for e in events])
+        _add(timings, "cache_update_s", time.perf_counter() - clock)
+        causes = [[events[k].id for k in found] for found in result.reach]
+        changes = self._changes(version, artifact.task.target, result.neo_ids, result.ids, result.scores, causes)
+        return TaskRescore(version.task, version.id, len(result.ids), len(inputs), result.ids, result.scores, changes)
+
+    def _inputs(self, artifact: ModelArtifact, touched: dict[int, str], cutoff: float) -> dict[int, torch.Tensor]:
+        """The model inputs of the touched nodes at `cutoff`, from their one-hop subgraph and activities."""
+        support = self._ball(touched, 1)
+        export = self._export(support, list(touched))
+        snapshot = take_snapshot(export, cutoff)
+        self._use_global_vocabulary(snapshot, export)
+        data = prepare(artifact, snapshot, np.zeros(0, np.int64)).data
+        inputs = {}
+        for node_type in data.node_types:
+            if "x" not in data[node_type]:
+                continue
+            neo_ids = export.nodes[Label(node_type)].neo_ids[data[node_type].row.numpy()]
+            for position, neo_id in enumerate(neo_ids.tolist()):
+                if neo_id in touched:
+                    inputs[int(neo_id)] = data[node_type].x[position]
+        return inputs
+
+    def _changes(self, version: ModelVersion, target: Label, neo_ids: np.ndarray, ids: np.ndarray,
+                 scores: np.ndarray, causes: list[list[str]]) -> list[ScoreChangeInput]:
+        """The score changes worth writing: moves above KGCRM_SCORE_EPSILON, or a first score by this model."""
+        current = {r["neo_id"]: r for r in self.graph.read(q.CURRENT_SCORES, {"ids": neo_ids.tolist()})}
         changes = []
-        for row, score, cause in zip(index.tolist(), scores.tolist(), causes):
-            old = current.get(int(table.neo_ids[row]), {})
+        for neo_id, node_id, score, cause in zip(neo_ids.tolist(), ids.tolist(), scores.tolist(), causes):
+            old = current.get(int(neo_id), {})
             old_score, old_model = old.get("score"), old.get("model")
             if old_score is not None and old_model == version.id and abs(score - old_score) <= self.settings.ml_score_epsilon:
                 continue
             changes.append(ScoreChangeInput(
-                node_id=str(table.ids[row]), label=target, old_score=old_score, new_score=float(score),
+                node_id=str(node_id), label=target, old_score=old_score, new_score=float(score),
                 model_version=version.id, event_ids=tuple(cause), cause="event",
             ))
-        return TaskRescore(version.task, version.id, len(index), len(support), table.ids[index], scores, changes)
+        return changes
 
     def _labels_of(self, ids: list[int]) -> dict[int, str]:
         if not ids:
@@ -221,28 +307,34 @@ class IncrementalScorer:
         for node, (label, _) in support.items():
             by_label[Label(label)].append(node)
         by_label[Label.ACTIVITY] = self.graph.read(q.ACTIVITIES_OF, {"ids": inner})[0]["ids"]
+        everything = [node for ids in by_label.values() for node in ids]
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="subgraph") as pool:
             node_futures = {
                 label: pool.submit(self._read_one, q.subgraph_nodes(label, NODE_COLUMNS.get(label, ())), ids)
                 for label, ids in by_label.items()
             }
-            rel_futures = [
-                pool.submit(self._read_one, q.subgraph_relationships(*spec), by_label[spec[0]]) for spec in REL_SPECS
-            ]
+            rel_future = pool.submit(self._read_one, q.subgraph_all_relationships(REL_SPECS, REL_KINDS), everything)
             node_records = {label: future.result() for label, future in node_futures.items()}
-            rel_records = [future.result() for future in rel_futures]
+            record = rel_future.result()
         nodes = {label: _node_table(label, record) for label, record in node_records.items()}
-        lookup = {int(n): row for table in nodes.values() for row, n in enumerate(table.neo_ids.tolist())}
+        lookup = {int(n): (label, row) for label, table in nodes.items() for row, n in enumerate(table.neo_ids.tolist())}
+        keys = {(Label(src).value, RelType(rel).value, Label(dst).value): (src, rel, dst) for src, rel, dst, _, _ in REL_SPECS}
+        rows: dict[tuple, list[int]] = {key: [] for key in keys.values()}
+        ends = [(lookup.get(a), lookup.get(b)) for a, b in zip(record.get("src", []), record.get("dst", []))]
+        for position, (kind, (a, b)) in enumerate(zip(record.get("type", []), ends)):
+            if a is not None and b is not None and (key := keys.get((a[0].value, kind, b[0].value))) is not None:
+                rows[key].append(position)
+        src_all = np.asarray([a[1] if a else -1 for a, _ in ends], dtype=np.int64)
+        dst_all = np.asarray([b[1] if b else -1 for _, b in ends], dtype=np.int64)
+        start_all = np.asarray(record.get("start", []), dtype=np.float64)
+        end_all = np.asarray(record.get("end", []), dtype=np.float64)
+        kind_all = np.asarray(record.get("kind", []), dtype=object)
         edges = {}
-        for (src, rel, dst, _, _), record in zip(REL_SPECS, rel_records):
-            src_rows = np.asarray([lookup.get(n, -1) for n in record.get("src", [])], dtype=np.int64)
-            dst_rows = np.asarray([lookup.get(n, -1) for n in record.get("dst", [])], dtype=np.int64)
-            known = (src_rows >= 0) & (dst_rows >= 0)
-            edges[(src, rel, dst)] = EdgeTable(
-                key=(src, rel, dst), src=src_rows[known], dst=dst_rows[known],
-                start=np.asarray(record.get("start", []), dtype=np.float64)[known],
-                end=np.asarray(record.get("end", []), dtype=np.float64)[known],
-            )
+        for key, chosen in rows.items():
+            pick = np.asarray(chosen, dtype=np.int64)
+            extra = {"kind": kind_all[pick]} if EDGE_KINDS and key in REL_KINDS else {}
+            edges[key] = EdgeTable(key=key, src=src_all[pick], dst=dst_all[pick], start=start_all[pick],
+                                   end=end_all[pick], **extra)
         return GraphExport(nodes=nodes, edges=edges)
 
     def _read_one(self, query: str, ids: list[int]) -> dict[str, Any]:

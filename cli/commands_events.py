@@ -106,8 +106,11 @@ def _post(client: httpx.Client, chunk: list[str], first: int) -> IngestReport:
 @click.option("--once", is_flag=True, help="Rescore what is queued now, then exit.")
 @click.option("--window", type=click.FloatRange(min=0.001, max=60), default=None,
               help="Micro-batch window in seconds (default KGCRM_EVENTS_WINDOW).")
+@click.option("--partition", default="1/1", show_default=True, metavar="K/N",
+              help="Take only partition K of N (1-based): events routed by their account, so N scorers "
+                   "together process every event once and one account's events in order.")
 @click.pass_context
-def rescore_events_command(ctx: click.Context, once: bool, window: float | None) -> None:
+def rescore_events_command(ctx: click.Context, once: bool, window: float | None, partition: str) -> None:
     """The incremental scorer: rescore the neighbourhoods of new events and fire trigger policies, until stopped.
 
     Each pass takes the queued events (at most KGCRM_EVENTS_MAX_BATCH), rescores the nodes within the
@@ -116,12 +119,14 @@ def rescore_events_command(ctx: click.Context, once: bool, window: float | None)
     """
     from kgcrm.actions.rescore import IncrementalScorer, run_scorer  # torch loads only for this command
 
+    part = parse_partition(partition)
     settings = settings_from(ctx)
     if window is not None:
         settings = settings.model_copy(update={"events_window_seconds": window})
     with Graph(settings) as graph:
         graph.verify()
         scorer = IncrementalScorer(graph, settings)
+        scorer.partition = part
         if once:
             events = changes = 0
             while (report := scorer.run_once()) is not None:
@@ -133,3 +138,14 @@ def rescore_events_command(ctx: click.Context, once: bool, window: float | None)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         run_scorer(graph, settings, stop, scorer)
+
+
+def parse_partition(text: str) -> tuple[int, int]:
+    """'K/N' (1-based, as an operator counts workers) as (K - 1, N); a clear error otherwise."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise InvalidInput(f"--partition {text!r}: write K/N, e.g. 1/2 (partition 1 of 2)") from None
+    if not 1 <= k <= n:
+        raise InvalidInput(f"--partition {text!r}: K must be between 1 and N")
+    return k - 1, n

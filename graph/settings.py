@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     events_window_seconds: float = Field(0.05, gt=0, le=60, validation_alias="KGCRM_EVENTS_WINDOW")
     events_max_batch: int = Field(500, ge=1, le=100_000, validation_alias="KGCRM_EVENTS_MAX_BATCH")
     events_max_body_bytes: int = Field(10_000_000, ge=1024, validation_alias="KGCRM_EVENTS_MAX_BODY_BYTES")
+    # The scorer's embedding cache is rebuilt from a full export after this many seconds (0: no cache).
+    events_cache_seconds: float = Field(600.0, ge=0, validation_alias="KGCRM_EVENTS_CACHE_SECONDS")
 
     @field_validator("policies_file", "explorer_dir", mode="before")
     @classmethod

@@ -155,8 +155,10 @@ def test_record_activity_queues_the_event_once(as_, world, _session_graph: Graph
         accountId: "a1"}) { __typename ... on ActivityRecorded { created } } }"""
     assert as_("ingest").data(mutation)["recordActivity"]["created"] is True
     assert as_("ingest").data(mutation)["recordActivity"]["created"] is False
-    rows = _session_graph.read("MATCH (e:Activity {id: 'gql-1'}) RETURN e.rescore_pending AS pending, count(*) AS n")
-    assert rows == [{"pending": True, "n": 1}]
+    rows = _session_graph.read("MATCH (e:Activity {id: 'gql-1'})-[:ABOUT]->(a:Account {id: 'a1'}) "
+                               "RETURN e.rescore_pending AS pending, e.rescore_route = id(a) AS routed, count(*) AS n")
+    # Queued by the transaction that stored it (the route to its account's scorer partition is set there).
+    assert rows == [{"pending": True, "routed": True, "n": 1}]
 
 
 def test_replay_posts_a_file_through_the_api(server: ApiServer, world, neo4j_server, tmp_path: Path,

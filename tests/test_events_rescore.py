@@ -102,14 +102,22 @@ def _count(graph: Graph, query: str, **params) -> int:
     return graph.read(query, params)[0]["n"]
 
 
-def test_incremental_scores_equal_a_full_rescoring_within_the_receptive_field(world: Graph, settings: Settings) -> None:
+@pytest.mark.parametrize("cached", [False, True], ids=["subgraph", "embedding-cache"])
+def test_incremental_scores_equal_a_full_rescoring_within_the_receptive_field(
+    world: Graph, settings: Settings, cached: bool
+) -> None:
+    settings = settings.model_copy(update={"events_cache_seconds": 600.0 if cached else 0.0})
     model = random_production_model(world, settings)
+    scorer = IncrementalScorer(world, settings, POLICIES)
+    if cached:
+        # The cache predates the events: the pass must update it (touched inputs, then layer by layer).
+        scorer.prime(as_of=AS_OF)
     report = ingest_ndjson(world, [_event("e1", accountId="a3", contactId="c6"), _event("e2", contactId="c0")])
     assert report.created == 2 and pending_count(world) == 2
 
-    scorer = IncrementalScorer(world, settings, POLICIES)
     rescored = scorer.run_once(as_of=AS_OF)
     assert rescored is not None and sorted(rescored.events) == ["e1", "e2"]
+    assert "cache_build_s" not in rescored.timings and ("cache_update_s" in rescored.timings) == cached
     incremental = rescored.scores("account_intent")
 
     # e1 touches a3 (owner u0): a3's co-owned accounts are two hops away through u0 and must be rescored;
@@ -136,6 +144,16 @@ def test_incremental_scores_equal_a_full_rescoring_within_the_receptive_field(wo
     assert pending_count(world) == 0
     assert _count(world, "MATCH (e:Activity) WHERE e.id IN ['e1', 'e2'] AND e.rescored_at IS NOT NULL "
                          "RETURN count(e) AS n") == 2
+
+    # A second pass on the state the first left (the cache carries e1 and e2): still the full answer.
+    ingest_ndjson(world, [_event("e3", contactId="c60"), _event("e4", accountId="a6"), _event("e5", accountId="a2")])
+    second = scorer.run_once(as_of=AS_OF)
+    assert second is not None and sorted(second.events) == ["e3", "e4", "e5"]
+    again = second.scores("account_intent")
+    assert {"a30", "a0", "a6", "a2"} <= set(again)
+    full = score_task(world, settings, "account_intent", version=model, as_of=AS_OF)
+    full_scores = dict(zip(full.ids.tolist(), full.scores.tolist()))
+    assert max(abs(score - full_scores[node]) for node, score in again.items()) < 1e-5
 
 
 def test_a_replayed_event_changes_nothing_and_a_crash_before_marking_writes_nothing_twice(
@@ -164,3 +182,37 @@ def test_a_replayed_event_changes_nothing_and_a_crash_before_marking_writes_noth
     assert pending_count(world) == 0
     assert IncrementalScorer(world, settings, POLICIES).run_once(as_of=AS_OF) is None
     assert _count(world, "MATCH (e:Activity {id: 'e1'}) RETURN count(e) AS n") == 1
+
+
+def test_partitions_split_the_queue_by_account_and_together_take_every_event_once(
+    world: Graph, settings: Settings
+) -> None:
+    random_production_model(world, settings, seed=2)
+    lines = [_event(f"p{k}", accountId=f"a{k % 12}") for k in range(36)]
+    # Only a contact (c9 works at a4) or only an opportunity: routed to the account they belong to.
+    deal = world.read("MATCH (o:Opportunity)-[:FOR_ACCOUNT]->(a:Account) WHERE a.id IN $ids "
+                      "RETURN o.id AS id, a.id AS account ORDER BY o.id LIMIT 1", {"ids": [f"a{k}" for k in range(12)]})[0]
+    lines += [_event("pc", contactId="c9"), _event("po", opportunityId=deal["id"])]
+    extra = {4: {"pc"}}
+    extra.setdefault(int(deal["account"][1:]), set()).add("po")
+    assert ingest_ndjson(world, lines).created == 38
+    halves = []
+    for part in range(2):
+        scorer = IncrementalScorer(world, settings, POLICIES)
+        scorer.partition = (part, 2)
+        halves.append({e.id for e in scorer.pending(limit=1000)})
+    assert halves[0] and halves[1] and not halves[0] & halves[1]
+    assert halves[0] | halves[1] == {f"p{k}" for k in range(36)} | {"pc", "po"}
+    # One account's events are in one partition; the contact's and opportunity's events follow a3.
+    for k in range(12):
+        group = {f"p{j}" for j in range(k, 36, 12)} | extra.get(k, set())
+        assert group <= halves[0] or group <= halves[1], f"a{k} split between partitions"
+    # Two workers drain the queue between them; each event is rescored once.
+    for part in (1, 0):
+        scorer = IncrementalScorer(world, settings, POLICIES)
+        scorer.partition = (part, 2)
+        while scorer.run_once(as_of=AS_OF) is not None:
+            pass
+    assert pending_count(world) == 0
+    assert _count(world, "MATCH (e:Activity) WHERE e.id STARTS WITH 'p' AND e.rescored_at IS NOT NULL "
+                         "RETURN count(e) AS n") == 38

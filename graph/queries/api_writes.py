@@ -17,6 +17,7 @@ from kgcrm.graph.queries.api_scope import (
     opportunity_visible,
     user_visible,
 )
+from kgcrm.graph.queries.events import route_of
 
 _EDITORS = f"['{ADMIN}', '{MANAGER}', '{ACCOUNT_MANAGER}']"
 
@@ -119,9 +120,11 @@ WITH existing, account, opportunity, contact, performer,
        AND (existing IS NULL OR {hanging_visible("existing")})) AS may_write
 OPTIONAL CALL (account, opportunity, contact, performer, missing, may_write) {{
   WITH * WHERE missing IS NULL AND may_write
+  WITH *, {route_of("account", "opportunity", "contact")} AS route
   MERGE (act:{Label.ACTIVITY} {{id: $key}})
   ON CREATE SET act += $props, act.created_at = datetime(), act.updated_at = datetime(),
-                act.source = 'api', act.source_id = $key, act._created_now = true
+                act.source = 'api', act.source_id = $key, act._created_now = true,
+                act.rescore_pending = true, act.rescore_route = route
   WITH act, account, opportunity, contact, performer, coalesce(act._created_now, false) AS created
   REMOVE act._created_now
   FOREACH (target IN CASE WHEN created THEN [x IN [account, opportunity] WHERE x IS NOT NULL] ELSE [] END |

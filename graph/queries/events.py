@@ -11,7 +11,14 @@ from collections.abc import Sequence
 
 from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries.api_scope import hanging_visible
-from kgcrm.graph.queries.ml import _time, node_columns
+from kgcrm.graph.queries.ml import _string, _time, node_columns
+
+def route_of(account: str, opportunity: str, contact: str) -> str:
+    """The account an event belongs to (its own, its opportunity's, its contact's current employer) as an
+    internal id: `kgcrm rescore-events --partition K/N` routes by it, so one account's events stay in order."""
+    return (f"coalesce(id({account}), [({opportunity})-[:{RelType.FOR_ACCOUNT}]->(x:{Label.ACCOUNT}) | id(x)][0], "
+            f"[({contact})-[w:{RelType.WORKS_AT}]->(x:{Label.ACCOUNT}) WHERE w.until IS NULL | id(x)][0], 0)")
+
 
 # Events are written in one transaction per request: every valid line commits, or none does. A line
 # whose references are missing is reported and not written (its node and relationships, never half).
@@ -30,9 +37,11 @@ WITH row, account, opportunity, contact, performer,
      END AS missing
 OPTIONAL CALL (row, account, opportunity, contact, performer, missing) {{
   WITH * WHERE missing IS NULL
+  WITH *, {route_of("account", "opportunity", "contact")} AS route
   MERGE (act:{Label.ACTIVITY} {{id: row.id}})
   ON CREATE SET act += row.props, act.created_at = datetime(), act.updated_at = datetime(),
-                act.source = 'api', act.source_id = row.id, act.rescore_pending = true, act._created_now = true
+                act.source = 'api', act.source_id = row.id, act.rescore_pending = true, act._created_now = true,
+                act.rescore_route = route
   WITH act, account, opportunity, contact, performer, coalesce(act._created_now, false) AS created
   REMOVE act._created_now
   FOREACH (target IN CASE WHEN created THEN [x IN [account, opportunity] WHERE x IS NOT NULL] ELSE [] END |
@@ -51,10 +60,12 @@ WHERE e.rescored_at IS NULL
 SET e.rescore_pending = true
 """
 
-# The queue, oldest first, with the graph nodes each event touches (internal ids).
+# The queue, oldest first, with the graph nodes each event touches (internal ids). Partition $part of
+# $parts takes the events whose account (route_of) hashes to it: every event goes to exactly one.
 PENDING_EVENTS = f"""
 MATCH (e:{Label.ACTIVITY})
 WHERE e.rescore_pending = true
+  AND ($parts = 1 OR ((coalesce(e.rescore_route, 0) % 2147483648) * 2654435761 % 2147483648) / 65536 % $parts = $part)
 WITH e ORDER BY e.created_at, e.id LIMIT $limit
 OPTIONAL MATCH (e)-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(n)
 RETURN e.id AS id, e.created_at AS accepted_at, collect(DISTINCT id(n)) AS touched
@@ -76,14 +87,21 @@ SET e.rescored_at = datetime(), e.rescore_note = $note
 
 
 def expand(rel_types: Sequence[RelType]) -> str:
-    """The neighbours (any direction, over `rel_types`) of the nodes `$ids` that carry one of `$labels`."""
+    """The neighbours (any direction, over `rel_types`) of the nodes `$ids` that carry one of `$labels`.
+
+    Accounts under one parent count as neighbours too: the model may read them as siblings, one hop apart.
+    """
     types = "|".join(RelType(t).value for t in rel_types)
     return f"""
 UNWIND $ids AS i
 MATCH (n) WHERE id(n) = i
-MATCH (n)-[:{types}]-(m)
-WHERE any(l IN labels(m) WHERE l IN $labels)
+CALL (n) {{
+  MATCH (n)-[:{types}]-(m) RETURN m
+  UNION
+  MATCH (n)-[:{RelType.SUBSIDIARY_OF}]->(:{Label.ACCOUNT})<-[:{RelType.SUBSIDIARY_OF}]-(m) RETURN m
+}}
 WITH DISTINCT m
+WHERE any(l IN labels(m) WHERE l IN $labels)
 RETURN collect(id(m)) AS ids, collect([l IN labels(m) WHERE l IN $labels][0]) AS labels
 """
 
@@ -102,15 +120,36 @@ RETURN collect(id(a)) AS ids
 """
 
 
-def subgraph_relationships(src: Label, rel: RelType, dst: Label, start: str | None, end: str | None) -> str:
-    """One record of the `rel` relationships leaving the `src` nodes among `$ids` (any target)."""
-    src, rel, dst = Label(src), RelType(rel), Label(dst)
-    start_col = _time(f"r.{start}") if start else "$nan"
-    end_col = _time(f"r.{end}") if end else "$nan"
+def subgraph_all_relationships(
+    specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]], kinds: dict[tuple, str]
+) -> str:
+    """One record of every relationship of `specs` leaving the nodes `$ids`: type, ends, times and kind.
+
+    One query instead of one per type; the caller files each row under its (source, type, target) by the
+    labels it knows of the two ends.
+    """
+    types = sorted({RelType(spec[1]).value for spec in specs})
+    starts, ends, kind_of = {}, {}, {}
+    for src, rel, dst, start, end in specs:
+        rel = RelType(rel).value
+        if start:
+            starts[rel] = start
+        if end:
+            ends[rel] = end
+        if (src, RelType(rel), dst) in kinds:
+            kind_of[rel] = kinds[(src, RelType(rel), dst)]
+
+    def by_type(columns: dict[str, str], convert, default: str) -> str:
+        if not columns:
+            return default
+        cases = " ".join(f"WHEN '{rel}' THEN {convert('r.' + prop)}" for rel, prop in sorted(columns.items()))
+        return f"CASE type(r) {cases} ELSE {default} END"
+
     return (
-        f"UNWIND $ids AS i\nMATCH (a:{src.value})-[r:{rel.value}]->(b:{dst.value}) WHERE id(a) = i\n"
-        f"RETURN collect(id(a)) AS src, collect(id(b)) AS dst,\n"
-        f"       collect({start_col}) AS start, collect({end_col}) AS end"
+        f"UNWIND $ids AS i\nMATCH (a)-[r:{'|'.join(types)}]->(b) WHERE id(a) = i\n"
+        f"RETURN collect(type(r)) AS type, collect(id(a)) AS src, collect(id(b)) AS dst,\n"
+        f"       collect({by_type(starts, _time, '$nan')}) AS start, collect({by_type(ends, _time, '$nan')}) AS end,\n"
+        f"       collect({by_type(kind_of, _string, chr(39) * 2)}) AS kind"
     )
 
 

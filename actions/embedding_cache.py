@@ -1,0 +1,223 @@
+"""The production model's inputs and per-layer embeddings of the whole graph, kept between rescoring passes.
+
+Why: an owner, a campaign or a product is a hub. With L layers an event on one account moves every
+account of its owner, and rescoring them from scratch reads the whole owner's book (its contacts,
+opportunities and their activities) on every pass. A mean aggregation needs only the neighbours'
+embeddings of the layer below, so with every node's embedding of every layer held in memory a pass
+recomputes the inputs of the touched nodes only (one small export), then the layer-l embeddings of the
+nodes within l hops of them, reading the cached embeddings of everything else.
+
+The layer code mirrors `kgcrm.ml.model.HeteroSage` (residual, ReLU, LayerNorm; every relationship type
+in both directions summed) and calls the model's own convolution modules. `build` checks the result
+against the model's own forward pass on the whole graph and returns None when they differ, so that a
+change of the network falls back to the exact subgraph path instead of scoring wrongly.
+
+What it assumes, and where it is approximate: an activity changes the inputs of the nodes it touches
+only (true of kgcrm.ml.features), and the rest of the graph is as it was at `cutoff`; recency features
+of untouched nodes age until the next rebuild (KGCRM_EVENTS_CACHE_SECONDS), and writes that do not come
+as events (loads, API upserts) reach the cache at that rebuild or when an event touches a node it lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import sparse
+from torch import Tensor
+
+from kgcrm.graph.model import Label
+from kgcrm.ml.artifact import ModelArtifact
+from kgcrm.ml.export import GraphExport
+from kgcrm.ml.features import take_snapshot
+from kgcrm.ml.inference import prepare
+from kgcrm.ml.model import IntentGNN
+
+logger = logging.getLogger(__name__)
+
+EdgeType = tuple[str, str, str]
+# The cache is refused when its scores differ from the model's own forward pass by more than this.
+SELF_CHECK_TOLERANCE = 1e-4
+
+
+@dataclass
+class LayerScores:
+    """The target rows one update rescored: kgcrm ids, calibrated scores and the events within reach of each."""
+
+    ids: np.ndarray
+    neo_ids: np.ndarray
+    scores: np.ndarray
+    reach: list[list[int]]
+
+
+class EmbeddingCache:
+    """One model's view of the whole graph at one cutoff: inputs, embeddings of every layer, adjacency."""
+
+    def __init__(self, model_id: str, artifact: ModelArtifact, network: IntentGNN, cutoff: float,
+                 x: dict[str, Tensor], edges: dict[EdgeType, Tensor], neo_ids: dict[str, np.ndarray],
+                 ids: dict[str, np.ndarray]) -> None:
+        self.model_id = model_id
+        self.artifact = artifact
+        self.network = network
+        self.cutoff = cutoff
+        self.built_at = time.monotonic()
+        self.target = artifact.task.target.value
+        self.x = x
+        self.edges = edges
+        self.neo_ids = neo_ids
+        self.ids = ids
+        self.types = list(x)
+        self.offsets: dict[str, int] = {}
+        total = 0
+        for node_type in self.types:
+            self.offsets[node_type] = total
+            total += len(x[node_type])
+        self.total = total
+        self.type_of = np.concatenate([np.full(len(x[t]), k) for k, t in enumerate(self.types)]) \
+            if total else np.zeros(0, np.int64)
+        self.position = {int(n): self.offsets[t] + row for t in self.types for row, n in enumerate(neo_ids[t].tolist())}
+        # Incoming neighbours per relationship type (dst rows x src rows), and the symmetric whole.
+        self.incoming = {
+            et: sparse.csr_matrix((np.ones(ei.shape[1], np.float32), (ei[1].numpy(), ei[0].numpy())),
+                                  shape=(len(x[et[2]]), len(x[et[0]])))
+            for et, ei in edges.items()
+        }
+        src, dst = [], []
+        for (s, _, d), ei in edges.items():
+            src.append(ei[0].numpy() + self.offsets[s])
+            dst.append(ei[1].numpy() + self.offsets[d])
+        s_all = np.concatenate(src) if src else np.zeros(0, np.int64)
+        d_all = np.concatenate(dst) if dst else np.zeros(0, np.int64)
+        self.adjacency = sparse.csr_matrix((np.ones(2 * len(s_all), np.float32),
+                                            (np.concatenate([s_all, d_all]), np.concatenate([d_all, s_all]))),
+                                           shape=(total, total))
+        with torch.no_grad():
+            self.h = layer_embeddings(network, x, edges)
+
+    @property
+    def layers(self) -> int:
+        return len(self.network.gnn.convs)
+
+    def age(self) -> float:
+        return time.monotonic() - self.built_at
+
+    def knows(self, neo_id: int) -> bool:
+        return int(neo_id) in self.position
+
+    @torch.no_grad()
+    def full_scores(self) -> np.ndarray:
+        """Every target row's calibrated score from the cached embeddings (the self-check's side)."""
+        return self._scores(np.arange(len(self.x[self.target])))
+
+    @torch.no_grad()
+    def update(self, inputs: dict[int, Tensor], touched_by_event: list[list[int]]) -> LayerScores:
+        """Take new model inputs for some nodes (by internal id), recompute what they reach, score the targets.
+
+        `touched_by_event` lists, per event, the internal ids it touched; the answer says which events
+        lie within the model's reach of each rescored target row (lineage).
+        """
+        for neo_id, row in inputs.items():
+            node_type, pos = self._locate(neo_id)
+            self.x[node_type][pos] = row
+        hits = [(self.position[n], k) for k, event in enumerate(touched_by_event) for n in event if n in self.position]
+        hits += [(self.position[n], len(touched_by_event)) for n in inputs]  # inputs moved without an event
+        reach = sparse.csr_matrix((np.ones(len(hits), np.float32), ([h[0] for h in hits], [h[1] for h in hits])),
+                                  shape=(self.total, len(touched_by_event) + 1))
+        dirty = self._rows(np.unique([self.position[n] for n in inputs]) if inputs else np.zeros(0, np.int64))
+        # Layer 0 (the encoder) changes where the inputs changed; layer l where layer l-1 changed within one hop.
+        for node_type, rows in dirty.items():
+            encoded = self.network.encoder({node_type: self.x[node_type][rows]})
+            if node_type in encoded:
+                self.h[0][node_type][rows] = encoded[node_type]
+        for layer in range(self.layers):
+            reach = ((reach + self.adjacency @ reach) > 0).astype(np.float32)
+            rows_now = self._rows(np.unique(reach.nonzero()[0]))
+            if layer < self.layers - 1:
+                for node_type, rows in rows_now.items():
+                    self.h[layer + 1][node_type][rows] = self._layer(layer, node_type, rows)
+        target_rows = rows_now.get(self.target, np.zeros(0, np.int64))
+        scores = self._scores(target_rows)
+        lists = reach[self.offsets[self.target] + target_rows].tolil().rows
+        events = len(touched_by_event)
+        return LayerScores(self.ids[self.target][target_rows], self.neo_ids[self.target][target_rows], scores,
+                           [[k for k in found if k < events] for found in lists])
+
+    def _locate(self, neo_id: int) -> tuple[str, int]:
+        position = self.position[int(neo_id)]
+        node_type = self.types[int(self.type_of[position])]
+        return node_type, position - self.offsets[node_type]
+
+    def _rows(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        out = {}
+        for k, node_type in enumerate(self.types):
+            chosen = positions[self.type_of[positions] == k] if len(positions) else positions
+            if len(chosen):
+                out[node_type] = (chosen - self.offsets[node_type]).astype(np.int64)
+        return out
+
+    def _layer(self, layer: int, node_type: str, rows: np.ndarray) -> Tensor:
+        """Layer `layer`'s output (embedding layer + 1) for some rows of one type, from cached layer `layer`."""
+        h = self.h[layer]
+        conv, norm = self.network.gnn.convs[layer], self.network.gnn.norms[layer]
+        parts = []
+        for edge_type, module in conv.convs.items():
+            if edge_type not in self.edges or edge_type[2] != node_type:
+                continue
+            block = self.incoming[edge_type][rows]
+            dst = np.repeat(np.arange(len(rows)), np.diff(block.indptr))
+            local = torch.from_numpy(np.stack([block.indices, dst]).astype(np.int64))
+            parts.append(module((h[edge_type[0]], h[node_type][rows]), local))
+        if not parts:
+            return h[node_type][rows]
+        out = torch.stack(parts).sum(dim=0)
+        return norm(h[node_type][rows] + torch.relu(out))
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.zeros(0)
+        final = self._layer(self.layers - 1, self.target, rows) if self.layers else self.h[0][self.target][rows]
+        logits = self.network.head(torch.cat([final, self.x[self.target][rows]], dim=1)).squeeze(-1)
+        return np.clip(self.artifact.calibrator.apply(logits.double().numpy()), 0.0, 1.0)
+
+
+def layer_embeddings(network: IntentGNN, x: dict[str, Tensor], edges: dict[EdgeType, Tensor]) -> list[dict[str, Tensor]]:
+    """Every node's embedding before each message-passing layer (index 0: the encoder's output)."""
+    h = network.encoder(x)
+    out = [{t: v.clone() for t, v in h.items()}]
+    for conv, norm in list(zip(network.gnn.convs, network.gnn.norms))[:-1]:
+        present = {et: ei for et, ei in edges.items() if et[0] in h and et[2] in h}
+        messages = conv(h, present)
+        h = {t: norm(v + torch.relu(messages[t])) if t in messages else v for t, v in h.items()}
+        out.append({t: v.clone() for t, v in h.items()})
+    return out
+
+
+def build(model_id: str, artifact: ModelArtifact, network: IntentGNN, export: GraphExport,
+          cutoff: float) -> EmbeddingCache | None:
+    """The cache of a whole-graph export at `cutoff`, or None when it does not reproduce the model's scores."""
+    network.eval()
+    snapshot = take_snapshot(export, cutoff)
+    prepared = prepare(artifact, snapshot, np.zeros(0, np.int64))
+    data = prepared.data
+    x = {t: data[t].x.clone() for t in data.node_types if "x" in data[t]}
+    edges = {et: ei for et, ei in data.edge_index_dict.items() if et[0] in x and et[2] in x}
+    neo_ids, ids = {}, {}
+    for node_type in x:
+        table = export.nodes[Label(node_type)]
+        rows = data[node_type].row.numpy()
+        neo_ids[node_type] = table.neo_ids[rows]
+        ids[node_type] = table.ids[rows]
+    cache = EmbeddingCache(model_id, artifact, network, cutoff, x, edges, neo_ids, ids)
+    with torch.no_grad():
+        expected = np.clip(artifact.calibrator.apply(network(x, edges).double().numpy()), 0.0, 1.0)
+    got = cache.full_scores()
+    worst = float(np.max(np.abs(expected - got))) if len(got) else 0.0
+    if worst > SELF_CHECK_TOLERANCE:
+        logger.warning("embedding cache refused for model %s: it differs from the model by %.2g", model_id, worst)
+        return None
+    logger.info("embedding cache of model %s built: %s nodes, %s relationships", model_id, cache.total,
+                sum(ei.shape[1] for ei in edges.values()))
+    return cache
