@@ -114,11 +114,11 @@ class _FileWriter(Loader):
 
     def _write(self) -> None:
         for compiled in self.files:
-            if compiled.spec.label is not None and compiled.spool is not None:
+            if compiled.spec.label is not None and compiled.records is not None:
                 self._write_node_file(compiled)
         groups: dict[tuple[Label, RelType, Label], _RelGroup] = defaultdict(_RelGroup)
         for compiled in self.files:
-            if compiled.rules and compiled.spool is not None:
+            if compiled.rules and compiled.records is not None:
                 self._collect_relationships(compiled, groups)
         for number, ((start, rel_type, end), group) in enumerate(sorted(groups.items())):
             self._write_relationship_file(number, start, rel_type, end, group)
@@ -153,12 +153,12 @@ class _FileWriter(Loader):
             for batch in self._good(compiled):
                 for record in batch:
                     if rule.source is not None:
-                        from_label, from_id = self._resolve(rule.source.endpoint, record[6][0])  # type: ignore[misc]
+                        from_label, from_id = rule.source.resolve(record[6][0])  # type: ignore[misc]
                     else:
                         from_label, from_id = compiled.spec.label, record[1]  # type: ignore[assignment]
                     props = record[5][position]
                     for key in record[4][position]:
-                        to_label, to_id = self._resolve(rule.target.endpoint, key)  # type: ignore[misc]
+                        to_label, to_id = rule.target.resolve(key)  # type: ignore[misc]
                         if rule.direction == "out":
                             group_key, ends = (from_label, rule.rel_type, to_label), (from_id, to_id)
                         else:

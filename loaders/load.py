@@ -1,14 +1,16 @@
 """Load a folder of CSV exports into the graph as a mapping describes: validate everything, then write.
 
 The load runs in passes so that bad input never half-writes:
-1. scan: every row of every file is parsed and validated (types, keys, encoding, lengths); good rows
-   go to a spool on disk, bad ones to the rejects list. Keys seen twice with different values are
-   rejected in all their rows: the loader cannot know which one is right.
+1. scan: every row of every file is parsed and validated (types, keys, encoding, lengths), a chunk of
+   rows at a time and column by column; good rows are kept in memory, bad ones go to the rejects list.
+   Keys seen twice with different values are rejected in all their rows: the loader cannot know
+   which one is right.
 2. resolve: every reference (a foreign key) must name a node of this input or one already in the
    graph; a row with a dangling reference is rejected, and so, in turn, are rows that pointed at it.
 3. write nodes, then relationships, in batches of `batch_size` rows; each batch is one transaction
    of `UNWIND $rows AS row MERGE ...`, so a crash loses at most the batch in flight and re-running
-   the same command completes the load (every write is idempotent).
+   the same command completes the load (every write is idempotent). A background thread prepares
+   the next batches while Neo4j writes this one.
 4. prune (only when asked): nodes this source loaded earlier that the input no longer has are deleted.
 """
 
@@ -16,15 +18,15 @@ from __future__ import annotations
 
 import csv
 import logging
-import pickle
+import queue
 import sys
-import tempfile
+import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from neo4j import ManagedTransaction
 from tqdm import tqdm
@@ -34,8 +36,8 @@ from kgcrm.graph.errors import LoadFailed
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import load as q
 from kgcrm.loaders.csvfile import open_csv, undecodable
-from kgcrm.loaders.mapping import Endpoint, FileSpec, Mapping
-from kgcrm.loaders.values import Getter, Problem, compile_key, compile_property
+from kgcrm.loaders.mapping import Endpoint, FileSpec, Mapping, PropertySpec
+from kgcrm.loaders.values import ColumnGetter, Problem, compile_key_column, compile_property_column
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,11 @@ _LOOKUP_CHUNK = 10_000
 # Characters that make a spreadsheet treat a cell as a formula; rejects files are opened in one.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SHOWN_VALUE = 200
+# Rows validated together, column by column.
+_SCAN_CHUNK = 4096
+# Batches prepared ahead of the one being written.
+_PREPARE_AHEAD = 2
+T = TypeVar("T")
 
 
 @dataclass
@@ -97,10 +104,13 @@ class LoadReport:
 
 @dataclass
 class _Ref:
-    """A compiled reference: where the key is and which labels it may name."""
+    """A compiled reference: where the key is, which labels it may name, and (after the scan) how to resolve it."""
 
     endpoint: Endpoint
     position: int | None
+    # Set by the loader once every file is scanned: key -> candidate (label, id) pairs, and key -> the one it names.
+    candidates: Callable[[str], list[tuple[Label, str]]] | None = None
+    resolve: Callable[[str], tuple[Label, str] | None] | None = None
 
     def keys(self, row: list[str], max_length: int) -> tuple[str, ...]:
         if self.position is None:
@@ -117,6 +127,26 @@ class _Ref:
             return (raw,)
         return tuple(dict.fromkeys(part.strip() for part in raw.split(self.endpoint.split) if part.strip()))
 
+    def key_column(self, rows: list[list[str]], max_length: int) -> tuple[list[tuple[str, ...]], list[tuple[int, Problem]]]:
+        """`keys` for a list of rows: one pass when every cell is fine, value by value (with reasons) otherwise."""
+        if self.position is None:
+            texts = [""] * len(rows)
+        else:
+            at = self.position
+            texts = [row[at].strip() for row in rows]
+        if texts and max(map(len, texts)) <= max_length and not (self.endpoint.required and "" in texts):
+            if self.endpoint.split is None:
+                return [(text,) if text else () for text in texts], []
+        values: list[tuple[str, ...]] = []
+        problems: list[tuple[int, Problem]] = []
+        for position, row in enumerate(rows):
+            try:
+                values.append(self.keys(row, max_length))
+            except Problem as problem:
+                values.append(())
+                problems.append((position, problem))
+        return values, problems
+
 
 @dataclass
 class _Rule:
@@ -126,8 +156,34 @@ class _Rule:
     direction: str
     target: _Ref
     source: _Ref | None  # set in relationship files only
-    props: list[tuple[str, Getter]]
+    props: list[tuple[str, ColumnGetter]]
     replace: bool
+    temporal: _Temporal
+
+
+@dataclass
+class _Temporal:
+    """Names of the date and date-time properties of one node or relationship spec.
+
+    Their values travel to Neo4j as ISO text that Cypher turns back into `datetime`/`date`: the driver's
+    own conversion of Python temporals costs ~170 us per date-time, more than all the rest of a row.
+    """
+
+    datetimes: list[str] = field(default_factory=list)
+    dates: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, specs: dict[str, PropertySpec]) -> _Temporal:
+        columns = {name: spec for name, spec in specs.items() if spec.value is None}
+        return cls(datetimes=[n for n, s in columns.items() if s.type == "datetime"],
+                   dates=[n for n, s in columns.items() if s.type == "date"])
+
+    def is_text(self, name: str) -> bool:
+        return name in self.datetimes or name in self.dates
+
+    @property
+    def params(self) -> dict[str, list[str]]:
+        return {"datetimes": self.datetimes, "dates": self.dates}
 
 
 @dataclass
@@ -140,14 +196,19 @@ class _Compiled:
     positions: list[int] = field(default_factory=list)
     valid_utf8: bool = True
     rows: Iterator[tuple[int, list[str] | str]] | None = None
-    key: Getter | None = None
-    props: list[tuple[str, Getter]] = field(default_factory=list)
+    key: ColumnGetter | None = None
+    props: list[tuple[str, ColumnGetter]] = field(default_factory=list)
     rules: list[_Rule] = field(default_factory=list)
-    spool: Path | None = None
+    temporal: _Temporal = field(default_factory=_Temporal)
+    # The validated rows, in file order, kept in memory (None: the file is absent).
+    records: list[_Record] | None = None
+    # Row numbers of this file's rejected rows.
+    bad: set[int] = field(default_factory=set)
 
 
 # A validated row on its way to the graph: (row number, node id, source key, properties,
 # per rule: target keys, per rule: relationship properties, relationship-file: source keys).
+# Date and date-time properties hold ISO text (see _Temporal).
 _Record = tuple[int, str | None, str | None, dict[str, Any], tuple[tuple[str, ...], ...],
                 tuple[dict[str, Any], ...], tuple[str, ...]]
 
@@ -189,19 +250,18 @@ class Loader:
         if not self.source_dir.is_dir():
             raise LoadFailed(f"{self.source_dir}: no such folder (the export to load)")
         self._open_files()
-        with tempfile.TemporaryDirectory(prefix="kgcrm-load-") as spool_dir:
-            for compiled in self.files:
-                if compiled.rows is not None:
-                    compiled.spool = Path(spool_dir) / f"{compiled.index}.spool"
-                    self._scan(compiled)
-            self._reject_conflicting_duplicates()
-            self._look_up_external_references()
-            self._resolve_until_stable()
-            if not self.options.dry_run:
-                self._write()
+        for compiled in self.files:
+            if compiled.rows is not None:
+                self._scan(compiled)
+        self._reject_conflicting_duplicates()
+        self._compile_references()
+        self._look_up_external_references()
+        self._resolve_until_stable()
+        if not self.options.dry_run:
+            self._write()
         report = LoadReport(source=self.source, files=[c.stats for c in self.files], dry_run=self.options.dry_run)
         for compiled in self.files:
-            compiled.stats.rejected = len({row for (i, row) in self.bad if i == compiled.index})
+            compiled.stats.rejected = len(compiled.bad)
         report.rejected_rows = len(self.bad)
         if self.options.prune and not self.options.dry_run:
             report.pruned = self._prune()
@@ -233,13 +293,15 @@ class Loader:
             compiled.positions = sorted(index[c] for c in spec.columns if c in index)
             limit = self.options.max_field_length
             if spec.key is not None:
-                compiled.key = compile_key(spec.key.column, index, limit, optional=spec.key.optional)
-            compiled.props = [(n, compile_property(n, p, index, limit)) for n, p in spec.properties.items()]
+                compiled.key = compile_key_column(spec.key.column, index, limit, optional=spec.key.optional)
+            compiled.props = [(n, compile_property_column(n, p, index, limit)) for n, p in spec.properties.items()]
+            compiled.temporal = _Temporal.of(spec.properties)
             for rel in spec.relationships:
                 compiled.rules.append(_Rule(
                     rel_type=rel.type, direction=rel.direction, target=_Ref(rel.target, index.get(rel.column)),
                     source=None, replace=rel.replace,
-                    props=[(n, compile_property(n, p, index, limit)) for n, p in rel.properties.items()],
+                    props=[(n, compile_property_column(n, p, index, limit)) for n, p in rel.properties.items()],
+                    temporal=_Temporal.of(rel.properties),
                 ))
             if spec.relationship is not None:
                 rel_file = spec.relationship
@@ -247,7 +309,8 @@ class Loader:
                     rel_type=rel_file.type, direction="out", replace=False,
                     target=_Ref(rel_file.to.model_copy(update={"required": True}), index[rel_file.to.column]),
                     source=_Ref(rel_file.from_.model_copy(update={"required": True}), index[rel_file.from_.column]),
-                    props=[(n, compile_property(n, p, index, limit)) for n, p in rel_file.properties.items()],
+                    props=[(n, compile_property_column(n, p, index, limit)) for n, p in rel_file.properties.items()],
+                    temporal=_Temporal.of(rel_file.properties),
                 ))
 
     def _check_columns(self, compiled: _Compiled, index: dict[str, int]) -> None:
@@ -270,70 +333,112 @@ class Loader:
                 raise LoadFailed(f"{compiled.path}: no column {column!r} ({why}); the header has {shown}")
 
     def _scan(self, compiled: _Compiled) -> None:
-        spec, stats = compiled.spec, compiled.stats
-        label = spec.label
-        aliases = self.aliases.get(label, {}) if label else {}
-        limit = self.options.max_field_length
-        batch: list[_Record] = []
-        assert compiled.rows is not None and compiled.spool is not None
-        with open(compiled.spool, "wb") as spool, self._bar(f"{spec.file}: validating", None) as bar:
+        """Read the file in chunks of rows and validate each chunk column by column."""
+        compiled.records = []
+        numbers: list[int] = []
+        chunk: list[list[str]] = []
+        assert compiled.rows is not None
+        with self._bar(f"{compiled.spec.file}: validating", None) as bar:
             for number, fields in compiled.rows:
-                stats.rows_read += 1
-                bar.update()
+                compiled.stats.rows_read += 1
                 if isinstance(fields, str):
                     self._reject(compiled.index, number, "", "", fields)
                     continue
                 if not compiled.valid_utf8 and undecodable([fields[p] for p in compiled.positions]):
                     self._reject_undecodable(compiled, number, fields)
                     continue
-                problems: list[Problem] = []
-                node_id = key = None
-                if compiled.key is not None:
-                    try:
-                        key = compiled.key(fields)
-                        if key is None:
-                            stats.skipped += 1
-                            continue
-                        key = aliases.get(key.casefold(), key)
-                        node_id = f"{self.source}:{key}"
-                    except Problem as problem:
-                        problems.append(problem)
-                props = _collect(compiled.props, fields, problems)
-                targets: list[tuple[str, ...]] = []
-                rel_props: list[dict[str, Any]] = []
-                sources: tuple[str, ...] = ()
-                for rule in compiled.rules:
-                    try:
-                        targets.append(rule.target.keys(fields, limit))
-                        if rule.source is not None:
-                            sources = rule.source.keys(fields, limit)
-                    except Problem as problem:
-                        problems.append(problem)
-                        targets.append(())
-                    rel_props.append(_collect(rule.props, fields, problems))
-                if problems:
-                    for problem in problems:
-                        self._reject(compiled.index, number, problem.column, problem.value, problem.reason)
-                    if node_id is not None:
-                        self.rejected_ids[label].add(node_id)
-                    continue
-                record: _Record = (number, node_id, key, props, tuple(targets), tuple(rel_props), sources)
-                if node_id is not None:
-                    self._remember_key(compiled, label, node_id, record)
-                batch.append(record)
-                if len(batch) >= self.options.batch_size:
-                    pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
-                    batch = []
-            if batch:
-                pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                numbers.append(number)
+                chunk.append(fields)
+                if len(chunk) >= _SCAN_CHUNK:
+                    self._scan_chunk(compiled, numbers, chunk)
+                    bar.update(len(chunk))
+                    numbers, chunk = [], []
+            if chunk:
+                self._scan_chunk(compiled, numbers, chunk)
+                bar.update(len(chunk))
 
-    def _remember_key(self, compiled: _Compiled, label: Label, node_id: str, record: _Record) -> None:
-        fingerprint = hash((tuple(record[3].items()), record[4], tuple(tuple(p.items()) for p in record[5])))
-        seen = self.first[label].get(node_id)
-        if seen is None:
-            self.first[label][node_id] = (compiled.index, record[0], fingerprint)
-        elif seen[2] != fingerprint:
-            self.conflicts[(label, node_id)].append((compiled.index, record[0]))
+    def _scan_chunk(self, compiled: _Compiled, numbers: list[int], chunk: list[list[str]]) -> None:
+        """Validate and convert one chunk of rows; good rows become records, bad ones rejects.
+
+        A row's problems are collected in the order of its columns in the mapping (key, properties,
+        then each relationship's reference and properties), as a row-by-row pass would find them.
+        """
+        spec, stats, size = compiled.spec, compiled.stats, len(chunk)
+        label = spec.label
+        limit = self.options.max_field_length
+        problems: dict[int, list[Problem]] = defaultdict(list)
+        skipped: set[int] = set()
+        keys: list[Any] = [None] * size
+        if compiled.key is not None:
+            keys, found = compiled.key(chunk)
+            for position, problem in found:
+                problems[position].append(problem)
+            if spec.key is not None and spec.key.optional:
+                skipped = {i for i, key in enumerate(keys) if key is None and i not in problems}
+            aliases = self.aliases.get(label, {}) if label else {}
+            if aliases:
+                keys = [aliases.get(key.casefold(), key) if key is not None else None for key in keys]
+        props = self._property_rows(compiled.props, compiled.temporal, chunk, problems)
+        per_rule_targets: list[list[tuple[str, ...]]] = []
+        per_rule_props: list[list[dict[str, Any]]] = []
+        sources: list[tuple[str, ...]] = [()] * size
+        for rule in compiled.rules:
+            targets, found = rule.target.key_column(chunk, limit)
+            failed = {position for position, _ in found}
+            if rule.source is not None:
+                # As row by row: a row whose target is bad is not looked at further for this rule.
+                source_keys, source_found = rule.source.key_column(chunk, limit)
+                found = sorted(found + [(i, p) for i, p in source_found if i not in failed], key=lambda f: f[0])
+                sources = source_keys
+            for position, problem in found:
+                problems[position].append(problem)
+            per_rule_targets.append(targets)
+            per_rule_props.append(self._property_rows(rule.props, rule.temporal, chunk, problems))
+        targets_by_row = list(zip(*per_rule_targets)) if compiled.rules else [()] * size
+        rel_props_by_row = list(zip(*per_rule_props)) if compiled.rules else [()] * size
+        prefix = self.source + ":"
+        first = self.first[label] if label is not None else {}
+        records = compiled.records
+        assert records is not None
+        for i in range(size):
+            if i in skipped:
+                stats.skipped += 1
+                continue
+            key = keys[i]
+            node_id = prefix + key if key is not None else None
+            if i in problems:
+                for problem in problems[i]:
+                    self._reject(compiled.index, numbers[i], problem.column, problem.value, problem.reason)
+                if node_id is not None and label is not None:
+                    self.rejected_ids[label].add(node_id)
+                continue
+            record: _Record = (numbers[i], node_id, key, props[i], targets_by_row[i], rel_props_by_row[i],
+                               sources[i])
+            if node_id is not None:
+                fingerprint = hash((tuple(record[3].items()), record[4], tuple(tuple(p.items()) for p in record[5])))
+                seen = first.get(node_id)
+                if seen is None:
+                    first[node_id] = (compiled.index, record[0], fingerprint)
+                elif seen[2] != fingerprint:
+                    self.conflicts[(label, node_id)].append((compiled.index, record[0]))  # type: ignore[index]
+            records.append(record)
+
+    @staticmethod
+    def _property_rows(getters: list[tuple[str, ColumnGetter]], temporal: _Temporal, chunk: list[list[str]],
+                       problems: dict[int, list[Problem]]) -> list[dict[str, Any]]:
+        """Per row, the properties {name: value}, converted column by column; problems go to `problems`."""
+        if not getters:
+            return [{} for _ in chunk]
+        columns = []
+        for name, column in getters:
+            values, found = column(chunk)
+            for position, problem in found:
+                problems[position].append(problem)
+            if temporal.is_text(name):
+                values = [value.isoformat() if value is not None else None for value in values]
+            columns.append(values)
+        names = [name for name, _ in getters]
+        return [dict(zip(names, row)) for row in zip(*columns)]
 
     def _reject_conflicting_duplicates(self) -> None:
         for (label, node_id), others in self.conflicts.items():
@@ -356,67 +461,103 @@ class Loader:
 
     # -- pass 2: references --------------------------------------------------------------------
 
-    def _candidates(self, endpoint: Endpoint, key: str) -> list[tuple[Label, str]]:
-        """The (label, id) pairs a key may name, in the order they are tried."""
-        if endpoint.resolve == "prefix":
-            labels = [label for prefix, label in (endpoint.prefixes or {}).items() if key.startswith(prefix)][:1]
-        else:
-            labels = endpoint.label
+    def _compile_references(self) -> None:
+        """Give every reference its candidate and resolve functions, built once (set lookups per key)."""
+        for compiled in self.files:
+            for rule in compiled.rules:
+                for ref in (rule.target, rule.source):
+                    if ref is not None:
+                        ref.candidates = self._candidate_function(ref.endpoint)
+                        ref.resolve = self._resolve_function(ref.endpoint, ref.candidates)
+
+    def _candidate_function(self, endpoint: Endpoint) -> Callable[[str], list[tuple[Label, str]]]:
+        """key -> the (label, id) pairs it may name, in the order they are tried."""
         prefix = self.source + ":"
-        return [
-            (label, prefix + (self.aliases[label].get(key.casefold(), key) if label in self.aliases else key))
-            for label in labels
-        ]
+        if endpoint.resolve == "prefix":
+            prefixes = list((endpoint.prefixes or {}).items())
+
+            def labels_of(key: str) -> list[Label]:
+                return [label for start, label in prefixes if key.startswith(start)][:1]
+        else:
+            labels = list(endpoint.label)
+
+            def labels_of(key: str) -> list[Label]:
+                return labels
+        aliases = self.aliases
+
+        def candidates(key: str) -> list[tuple[Label, str]]:
+            return [
+                (label, prefix + (aliases[label].get(key.casefold(), key) if label in aliases else key))
+                for label in labels_of(key)
+            ]
+
+        return candidates
+
+    def _resolve_function(self, endpoint: Endpoint, candidates: Callable[[str], list[tuple[Label, str]]]
+                          ) -> Callable[[str], tuple[Label, str] | None]:
+        """key -> the (label, id) it names in this input or the graph, or None (dangling)."""
+        labels = list(endpoint.label)
+        if endpoint.resolve == "order" and len(labels) == 1 and labels[0] not in self.aliases:
+            # The common case, one label and no aliases: two set lookups. The dicts are filled in place.
+            label, prefix = labels[0], self.source + ":"
+            first, external = self.first[label], self.external[label]
+
+            def resolve_one(key: str) -> tuple[Label, str] | None:
+                node_id = prefix + key
+                return (label, node_id) if node_id in first or node_id in external else None
+
+            return resolve_one
+        first_of, external_of = self.first, self.external
+
+        def resolve(key: str) -> tuple[Label, str] | None:
+            for label, node_id in candidates(key):
+                if node_id in first_of[label] or node_id in external_of[label]:
+                    return label, node_id
+            return None
+
+        return resolve
 
     def _resolve(self, endpoint: Endpoint, key: str) -> tuple[Label, str] | None:
-        for label, node_id in self._candidates(endpoint, key):
-            if node_id in self.first[label] or node_id in self.external[label]:
-                return label, node_id
-        return None
+        """The (label, id) `key` names (slow path for callers without a compiled reference)."""
+        return self._resolve_function(endpoint, self._candidate_function(endpoint))(key)
 
-    def _dangling_reason(self, endpoint: Endpoint, key: str) -> str:
-        if endpoint.resolve == "prefix" and not self._candidates(endpoint, key):
+    def _dangling_reason(self, ref: _Ref, key: str) -> str:
+        endpoint = ref.endpoint
+        assert ref.candidates is not None
+        candidates = ref.candidates(key)
+        if endpoint.resolve == "prefix" and not candidates:
             known = ", ".join(f"{p} ({label.value})" for p, label in (endpoint.prefixes or {}).items())
             return f"{key!r} has none of the id prefixes {known}"
-        candidates = self._candidates(endpoint, key)
         labels = " or ".join(label.value for label, _ in candidates)
         if any(node_id in self.rejected_ids[label] for label, node_id in candidates):
             return f"refers to {labels} {key!r}, whose own row was rejected"
         return f"dangling reference: no {labels} with key {key!r} in this input or the graph"
 
-    def _records(self, compiled: _Compiled) -> Iterator[list[_Record]]:
-        if compiled.spool is None:
-            return
-        with open(compiled.spool, "rb") as spool:
-            while True:
-                try:
-                    yield pickle.load(spool)
-                except EOFError:
-                    return
-
-    def _endpoints(self, compiled: _Compiled, record: _Record) -> Iterator[tuple[Endpoint, str]]:
+    @staticmethod
+    def _references(compiled: _Compiled, record: _Record) -> Iterator[tuple[_Ref, str]]:
         for rule, keys in zip(compiled.rules, record[4]):
             for key in keys:
-                yield rule.target.endpoint, key
+                yield rule.target, key
             if rule.source is not None:
                 for key in record[6]:
-                    yield rule.source.endpoint, key
+                    yield rule.source, key
 
     def _look_up_external_references(self) -> None:
         """Ask the graph once for the referenced ids this input does not define."""
         if self.graph is None:
             return
         wanted: dict[Label, set[str]] = defaultdict(set)
+        first = self.first
         for compiled in self.files:
-            if not compiled.rules:
+            if not compiled.rules or compiled.records is None:
                 continue
-            for batch in self._records(compiled):
-                for record in batch:
-                    for endpoint, key in self._endpoints(compiled, record):
-                        candidates = self._candidates(endpoint, key)
-                        if not any(node_id in self.first[label] for label, node_id in candidates):
-                            for label, node_id in candidates:
-                                wanted[label].add(node_id)
+            for record in compiled.records:
+                for ref, key in self._references(compiled, record):
+                    assert ref.candidates is not None
+                    candidates = ref.candidates(key)
+                    if not any(node_id in first[label] for label, node_id in candidates):
+                        for label, node_id in candidates:
+                            wanted[label].add(node_id)
         for label, ids in wanted.items():
             ordered = sorted(ids)
             for start in range(0, len(ordered), _LOOKUP_CHUNK):
@@ -429,31 +570,34 @@ class Loader:
         while changed:
             changed = False
             for compiled in self.files:
+                if compiled.records is None:
+                    continue
                 loaded = 0
-                for batch in self._records(compiled):
-                    for record in batch:
-                        if (compiled.index, record[0]) in self.bad:
-                            continue
-                        if record[1] is not None and record[1] not in self.first[compiled.spec.label]:
-                            # Another row with this key was rejected (a cascade across files).
-                            self._reject(compiled.index, record[0], "", record[2] or "",
-                                         f"key {record[2]!r} was rejected in another row")
-                            changed = True
-                            continue
-                        dangling = [
-                            (endpoint, key) for endpoint, key in self._endpoints(compiled, record)
-                            if self._resolve(endpoint, key) is None
-                        ]
-                        if dangling:
-                            for endpoint, key in dangling:
-                                self._reject(compiled.index, record[0], endpoint.column, key,
-                                             self._dangling_reason(endpoint, key))
-                            if record[1] is not None:
-                                self.first[compiled.spec.label].pop(record[1], None)
-                                self.rejected_ids[compiled.spec.label].add(record[1])
-                            changed = True
-                            continue
-                        loaded += 1
+                first = self.first[compiled.spec.label] if compiled.spec.label is not None else {}
+                bad = compiled.bad
+                for record in compiled.records:
+                    if record[0] in bad:
+                        continue
+                    if record[1] is not None and record[1] not in first:
+                        # Another row with this key was rejected (a cascade across files).
+                        self._reject(compiled.index, record[0], "", record[2] or "",
+                                     f"key {record[2]!r} was rejected in another row")
+                        changed = True
+                        continue
+                    dangling = [
+                        (ref, key) for ref, key in self._references(compiled, record)
+                        if ref.resolve(key) is None  # type: ignore[misc]
+                    ]
+                    if dangling:
+                        for ref, key in dangling:
+                            self._reject(compiled.index, record[0], ref.endpoint.column, key,
+                                         self._dangling_reason(ref, key))
+                        if record[1] is not None:
+                            self.first[compiled.spec.label].pop(record[1], None)  # type: ignore[index]
+                            self.rejected_ids[compiled.spec.label].add(record[1])  # type: ignore[index]
+                        changed = True
+                        continue
+                    loaded += 1
                 compiled.stats.loaded = loaded
 
     # -- pass 3: writes ------------------------------------------------------------------------
@@ -467,19 +611,19 @@ class Loader:
         """Valid records in batches of batch_size; a key's later identical duplicates are left out."""
         size = self.options.batch_size
         out: list[_Record] = []
-        label = compiled.spec.label
-        for batch in self._records(compiled):
-            for record in batch:
-                if (compiled.index, record[0]) in self.bad:
+        first = self.first[compiled.spec.label] if compiled.spec.label is not None else {}
+        index, bad = compiled.index, compiled.bad
+        for record in compiled.records or ():
+            if record[0] in bad:
+                continue
+            if record[1] is not None:
+                first_file, first_row, _ = first[record[1]]
+                if first_row != record[0] or first_file != index:
                     continue
-                if record[1] is not None:
-                    first_file, first_row, _ = self.first[label][record[1]]
-                    if (first_file, first_row) != (compiled.index, record[0]):
-                        continue
-                out.append(record)
-                if len(out) >= size:
-                    yield out
-                    out = []
+            out.append(record)
+            if len(out) >= size:
+                yield out
+                out = []
         if out:
             yield out
 
@@ -487,34 +631,43 @@ class Loader:
         assert self.graph is not None
         for compiled in self.files:
             label = compiled.spec.label
-            if label is None or compiled.spool is None:
+            if label is None or compiled.records is None:
                 continue
             query = q.upsert_nodes(label)
-            with self._bar(f"{compiled.spec.file}: nodes", compiled.stats.loaded) as bar:
+            fixed = {"source": self.source, "now": self.now, **compiled.temporal.params}
+
+            def statements(compiled: _Compiled = compiled) -> Iterator[tuple[int, list[tuple[str, dict[str, Any]]]]]:
                 for batch in self._good(compiled):
                     rows = [{"id": r[1], "source_id": r[2], "props": r[3]} for r in batch]
-                    params = {"rows": rows, "source": self.source, "now": self.now}
-                    results = self.graph.execute_write(_run_statements, [(query, params)])
+                    yield len(batch), [(query, {"rows": rows, **fixed})]
+
+            with self._bar(f"{compiled.spec.file}: nodes", compiled.stats.loaded) as bar:
+                for size, batch_statements in _prepared_ahead(statements()):
+                    results = self.graph.execute_write(_run_statements, batch_statements)
                     record, _ = results[0]
                     compiled.stats.nodes_created += record[0]["created"]
                     compiled.stats.nodes_updated += record[0]["updated"]
-                    bar.update(len(batch))
+                    bar.update(size)
 
     def _write_relationships(self) -> None:
         assert self.graph is not None
         for compiled in self.files:
-            if not compiled.rules or compiled.spool is None:
+            if not compiled.rules or compiled.records is None:
                 continue
-            with self._bar(f"{compiled.spec.file}: relationships", compiled.stats.loaded) as bar:
+
+            def statements(compiled: _Compiled = compiled) -> Iterator[tuple[int, list[tuple[str, dict[str, Any]]]]]:
                 for batch in self._good(compiled):
-                    statements = self._relationship_statements(compiled, batch)
-                    if statements:
-                        for records, counters in self.graph.execute_write(_run_statements, statements):
+                    yield len(batch), self._relationship_statements(compiled, batch)
+
+            with self._bar(f"{compiled.spec.file}: relationships", compiled.stats.loaded) as bar:
+                for size, batch_statements in _prepared_ahead(statements()):
+                    if batch_statements:
+                        for records, counters in self.graph.execute_write(_run_statements, batch_statements):
                             compiled.stats.rels_created += counters["relationships_created"]
                             compiled.stats.rels_deleted += counters["relationships_deleted"]
                             if records and "updated" in records[0]:
                                 compiled.stats.rels_updated += records[0]["updated"]
-                    bar.update(len(batch))
+                    bar.update(size)
 
     def _relationship_statements(self, compiled: _Compiled, batch: list[_Record]) -> list[tuple[str, dict[str, Any]]]:
         deletes: list[tuple[str, dict[str, Any]]] = []
@@ -522,17 +675,29 @@ class Loader:
         for position, rule in enumerate(compiled.rules):
             grouped: dict[tuple[Label, Label], list[dict[str, Any]]] = defaultdict(list)
             keep_rows: list[dict[str, Any]] = []
+            resolve_target = rule.target.resolve
+            resolve_source = rule.source.resolve if rule.source is not None else None
+            assert resolve_target is not None
+            own_label = compiled.spec.label
             for record in batch:
-                targets: dict[Label, list[str]] = defaultdict(list)
-                for key in record[4][position]:
-                    label, node_id = self._resolve(rule.target.endpoint, key)  # type: ignore[misc]
-                    targets[label].append(node_id)
-                if rule.source is not None:
-                    from_label, from_id = self._resolve(rule.source.endpoint, record[6][0])  # type: ignore[misc]
+                keys = record[4][position]
+                if resolve_source is not None:
+                    from_label, from_id = resolve_source(record[6][0])  # type: ignore[misc]
                 else:
-                    from_label, from_id = compiled.spec.label, record[1]  # type: ignore[assignment]
+                    from_label, from_id = own_label, record[1]  # type: ignore[assignment]
+                props = record[5][position]
+                if len(keys) == 1:
+                    to_label, to_id = resolve_target(keys[0])  # type: ignore[misc]
+                    grouped[(from_label, to_label)].append({"from": from_id, "to": [to_id], "props": props})
+                    if rule.replace:
+                        keep_rows.append({"from": from_id, "keep": [to_id]})
+                    continue
+                targets: dict[Label, list[str]] = defaultdict(list)
+                for key in keys:
+                    label, node_id = resolve_target(key)  # type: ignore[misc]
+                    targets[label].append(node_id)
                 for to_label, ids in targets.items():
-                    grouped[(from_label, to_label)].append({"from": from_id, "to": ids, "props": record[5][position]})
+                    grouped[(from_label, to_label)].append({"from": from_id, "to": ids, "props": props})
                 if rule.replace:
                     keep_rows.append({"from": from_id, "keep": [i for ids in targets.values() for i in ids]})
             if keep_rows:
@@ -544,7 +709,7 @@ class Loader:
                 query = q.merge_relationships(
                     from_label, rule.rel_type, to_label, rule.direction, with_properties=bool(rule.props)
                 )
-                merges.append((query, {"rows": rows}))
+                merges.append((query, {"rows": rows, **rule.temporal.params}))
         return deletes + merges
 
     # -- pass 4: prune -------------------------------------------------------------------------
@@ -571,6 +736,7 @@ class Loader:
 
     def _reject(self, file_index: int, row: int, column: str, value: str, reason: str) -> None:
         self.bad.add((file_index, row))
+        self.files[file_index].bad.add(row)
         self.rejects[(file_index, row, column, value, reason)] = None
 
     def _write_rejects(self) -> Path:
@@ -590,14 +756,54 @@ class Loader:
                     leave=False, mininterval=0.5, dynamic_ncols=True)
 
 
-def _collect(getters: list[tuple[str, Getter]], fields: list[str], problems: list[Problem]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, get in getters:
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def _prepared_ahead(items: Iterator[T], depth: int = _PREPARE_AHEAD) -> Iterator[T]:
+    """Yield `items`, computed by a background thread up to `depth` ahead.
+
+    The next batch's parameters are built while Neo4j works on this one (the driver releases the GIL
+    while it waits on the socket). Writes stay in order, one transaction per batch, in the caller.
+    """
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
         try:
-            values[name] = get(fields)
-        except Problem as problem:
-            problems.append(problem)
-    return values
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            put(_Failed(error))
+
+    thread = threading.Thread(target=work, name="kgcrm-load-prepare", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _run_statements(tx: ManagedTransaction, statements: list[tuple[str, dict[str, Any]]]) -> list[tuple[list[dict[str, Any]], dict[str, int]]]:

@@ -228,3 +228,103 @@ def compile_key(column: str, index: Mapping[str, int], max_length: int, *, optio
         return raw
 
     return get
+
+
+# -- whole columns at once -------------------------------------------------------------------------
+# The loader converts a chunk of rows column by column: one list comprehension per column when every
+# value in it is good (the common case), and the per-value path above, with its reasons, only for a
+# column that holds a bad, blank-but-required or over-long value. Both give the same values.
+
+ColumnGetter = Callable[[list[Row]], tuple[list[Any], list[tuple[int, Problem]]]]
+
+
+def _fast_datetime(texts: list[str]) -> list[Any]:
+    parsed = [datetime.fromisoformat(t) if t else None for t in texts]
+    return [d if d is None else d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC) for d in parsed]
+
+
+def _fast_float(texts: list[str]) -> list[Any]:
+    values = [float(t) if t else None for t in texts]
+    if not all(math.isfinite(v) for v in values if v is not None):
+        raise ValueError("not finite")
+    return values
+
+
+def _fast_column(spec: PropertySpec, convert: Callable[[str], Any]) -> Callable[[list[str]], list[Any]]:
+    """Texts (blank: None) -> values in one pass; raises on any bad value (the caller then goes value by value)."""
+    if spec.transform is None and spec.type == "string":
+        return lambda texts: [t or None for t in texts]
+    if spec.transform is None and spec.type == "datetime" and spec.format is None:
+        return _fast_datetime
+    if spec.transform is None and spec.type == "float":
+        return _fast_float
+    return lambda texts: [convert(t) if t else None for t in texts]
+
+
+def compile_property_column(name: str, spec: PropertySpec, index: Mapping[str, int], max_length: int) -> ColumnGetter:
+    """Like `compile_property`, for a list of rows: (values, [(row position, Problem)])."""
+    one = compile_property(name, spec, index, max_length)
+    if spec.value is not None:
+        constant = one([])
+        return lambda rows: ([constant] * len(rows), [])
+    fast = _fast_column(spec, scalar_converter(spec))
+    limit = spec.max_length or max_length
+    blanks_matter = spec.default is not None or spec.required
+    positions = [index.get(column) for column in (spec.columns or [spec.column])]
+    single = positions[0] if spec.columns is None else None
+    when_at = index.get(spec.when.column) if spec.when is not None else None
+    accepted = {value.casefold() for value in spec.when.in_} if spec.when is not None else set()
+
+    def texts_of(rows: list[Row]) -> list[str]:
+        if spec.columns is None:
+            return [row[single].strip() for row in rows] if single is not None else [""] * len(rows)
+        present = [p for p in positions if p is not None]
+        return [spec.join.join(part for part in (row[p].strip() for p in present) if part) for row in rows]
+
+    def column(rows: list[Row]) -> tuple[list[Any], list[tuple[int, Problem]]]:
+        if spec.when is not None and when_at is None:
+            return [None] * len(rows), []  # the condition's column is absent: never true
+        texts = texts_of(rows)
+        if spec.when is not None:
+            # A row whose condition is false gets no value, as if blank (unless blanks have a meaning here).
+            texts = [] if blanks_matter else [
+                text if row[when_at].strip().casefold() in accepted else "" for text, row in zip(texts, rows)
+            ]
+        if texts and max(map(len, texts)) <= limit and not (blanks_matter and "" in texts):
+            try:
+                return fast(texts), []
+            except Exception:  # noqa: BLE001 - a bad value somewhere: go value by value for the reasons
+                pass
+        values: list[Any] = []
+        problems: list[tuple[int, Problem]] = []
+        for position, row in enumerate(rows):
+            try:
+                values.append(one(row))
+            except Problem as problem:
+                values.append(None)
+                problems.append((position, problem))
+        return values, problems
+
+    return column
+
+
+def compile_key_column(column: str, index: Mapping[str, int], max_length: int, *, optional: bool = False) -> ColumnGetter:
+    """Like `compile_key`, for a list of rows."""
+    one = compile_key(column, index, max_length, optional=optional)
+    at = index[column]
+
+    def keys(rows: list[Row]) -> tuple[list[Any], list[tuple[int, Problem]]]:
+        texts = [row[at].strip() for row in rows]
+        if (not texts or max(map(len, texts)) <= max_length) and "" not in texts:
+            return texts, []
+        values: list[Any] = []
+        problems: list[tuple[int, Problem]] = []
+        for position, row in enumerate(rows):
+            try:
+                values.append(one(row))
+            except Problem as problem:
+                values.append(None)
+                problems.append((position, problem))
+        return values, problems
+
+    return keys

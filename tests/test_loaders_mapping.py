@@ -11,7 +11,18 @@ import pytest
 from kgcrm.graph.errors import LoadFailed, MappingError
 from kgcrm.loaders.csvfile import open_csv, undecodable
 from kgcrm.loaders.mapping import BUILTIN_FORMATS, PropertySpec, load_mapping, parse_mapping
-from kgcrm.loaders.values import Problem, compile_property, scalar_converter, to_bool, to_date, to_datetime, to_int
+from kgcrm.loaders.values import (
+    Problem,
+    compile_key,
+    compile_key_column,
+    compile_property,
+    compile_property_column,
+    scalar_converter,
+    to_bool,
+    to_date,
+    to_datetime,
+    to_int,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -147,6 +158,64 @@ def test_property_options_blank_default_required_join_when_transform_and_length(
         _get({"column": "a"}, ["a"], ["abcdefgh"], max_length=5)
     assert _get({"column": "missing_column"}, ["a"], ["x"]) is None
     assert _get({"value": "manager"}, ["a"], ["x"]) == "manager"
+
+
+# Columns of good and bad cells: the column-wise path must give exactly what the row-by-row path gives.
+_COLUMN_SPECS = [
+    {"column": "a"},
+    {"column": "a", "type": "int"},
+    {"column": "a", "type": "float"},
+    {"column": "a", "type": "bool"},
+    {"column": "a", "type": "date"},
+    {"column": "a", "type": "datetime"},
+    {"column": "a", "type": "datetime", "format": "%d/%m/%Y"},
+    {"column": "a", "type": "datetime", "required": True},
+    {"column": "a", "default": "task"},
+    {"column": "a", "type": "enum", "values": {"x": 1, "y": 2}, "other": 0},
+    {"column": "a", "type": "enum", "values": ["x", "Y"]},
+    {"column": "a", "transform": "email"},
+    {"columns": ["a", "b"]},
+    {"column": "a", "type": "datetime", "when": {"column": "b", "in": [True]}},
+    {"column": "a", "type": "int", "when": {"column": "b", "in": [True]}, "default": 5},
+    {"column": "a", "type": "float", "when": {"column": "missing", "in": ["x"]}},
+    {"column": "missing"},
+    {"value": "constant"},
+]
+_COLUMN_CELLS = [
+    ["1", "true"], [" 2 ", "TRUE"], ["", "false"], ["3.0", ""], ["4.5", "true"], ["nan", "x"], ["inf", "true"],
+    ["2020-01-02", "true"], ["2020-01-02T03:04:05Z", "true"], ["2020-02-30", "true"], ["02/03/2021", "true"],
+    ["yes", "true"], ["x", "y"], ["Y", "true"], ["ada@example.com", "b"], ["a" * 30, "true"], ["1e400", "true"],
+]
+
+
+@pytest.mark.parametrize("spec", _COLUMN_SPECS, ids=[str(i) for i in range(len(_COLUMN_SPECS))])
+def test_column_wise_conversion_equals_row_by_row_conversion(spec: dict) -> None:
+    index = {"a": 0, "b": 1}
+    parsed = PropertySpec.model_validate(spec)
+    one = compile_property("p", parsed, index, 20)
+    column = compile_property_column("p", parsed, index, 20)
+    for rows in ([r for r in _COLUMN_CELLS if r[0] and len(r[0]) < 5][:3], _COLUMN_CELLS, []):
+        expected_values, expected_problems = [], []
+        for position, row in enumerate(rows):
+            try:
+                expected_values.append(one(row))
+            except Problem as problem:
+                expected_values.append(None)
+                expected_problems.append((position, problem.column, problem.value, problem.reason))
+        values, problems = column(rows)
+        assert values == expected_values
+        assert [(i, p.column, p.value, p.reason) for i, p in problems] == expected_problems
+
+
+def test_column_wise_keys_equal_row_by_row_keys() -> None:
+    rows = [["K1"], [" K2 "], [""], ["K" * 30]]
+    for optional in (False, True):
+        one = compile_key("id", {"id": 0}, 20, optional=optional)
+        values, problems = compile_key_column("id", {"id": 0}, 20, optional=optional)(rows)
+        assert values[:2] == ["K1", "K2"] and values[3] is None
+        assert values[2] is None and one(rows[2]) is None if optional else True
+        assert [i for i, _ in problems] == ([3] if optional else [2, 3])
+        assert compile_key_column("id", {"id": 0}, 20)(rows[:2]) == (["K1", "K2"], [])
 
 
 def test_csv_reading_drops_a_utf8_bom_reads_utf16_and_flags_bad_bytes(tmp_path: Path) -> None:

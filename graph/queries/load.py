@@ -3,6 +3,9 @@
 Labels and relationship types enter the text only as `Label`/`RelType` members; every value is a
 parameter. A node's `updated_at` moves only when one of its loaded properties changed, so loading
 the same input twice writes nothing the second time.
+
+Date and date-time properties arrive as ISO text and are named in `$dates` and `$datetimes`: Cypher
+turns them into `date`/`datetime` values (much cheaper than the driver's conversion of Python ones).
 """
 
 from __future__ import annotations
@@ -11,27 +14,34 @@ from collections.abc import Iterable
 
 from kgcrm.graph.model import Label, RelType
 
+# The value of property k of `row.props` as stored: ISO text named in $datetimes/$dates becomes a temporal.
+_TYPED = ("CASE WHEN k IN $datetimes THEN datetime(row.props[k]) WHEN k IN $dates THEN date(row.props[k]) "
+          "ELSE row.props[k] END")
 # True when a property of `row.props` differs from the entity's (null and absent count as equal).
 _CHANGED = (
-    "any(k IN keys(row.props) WHERE NOT coalesce({var}[k] = row.props[k], "
+    "any(k IN keys(row.props) WHERE NOT coalesce({var}[k] = " + _TYPED + ", "
     "{var}[k] IS NULL AND row.props[k] IS NULL))"
 )
+# Set after `SET x += row.props`: the temporal properties, typed.
+_SET_TEMPORALS = """FOREACH (k IN CASE WHEN changed THEN $datetimes ELSE [] END | SET {var}[k] = datetime(row.props[k]))
+FOREACH (k IN CASE WHEN changed THEN $dates ELSE [] END | SET {var}[k] = date(row.props[k]))
+"""
 
 
 def upsert_nodes(label: Label) -> str:
-    """Rows {id, source_id, props}: create or update nodes; returns how many were created and updated."""
+    """Rows {id, source_id, props}, $datetimes, $dates: create or update nodes; how many were created and updated."""
     label = Label(label).value
     changed = _CHANGED.format(var="n")
     return f"""
 UNWIND $rows AS row
 MERGE (n:{label} {{id: row.id}})
 WITH n, row, n.updated_at IS NULL AS created
-WITH n, row, created, created OR {changed} AS changed
+WITH n, row, created, CASE WHEN created THEN true ELSE {changed} END AS changed
 SET n += CASE WHEN changed THEN row.props ELSE {{}} END,
     n.updated_at = CASE WHEN changed THEN $now ELSE n.updated_at END,
     n.source = coalesce(n.source, $source),
     n.source_id = row.source_id
-RETURN count(CASE WHEN created THEN 1 END) AS created,
+{_SET_TEMPORALS.format(var="n")}RETURN count(CASE WHEN created THEN 1 END) AS created,
        count(CASE WHEN changed AND NOT created THEN 1 END) AS updated
 """
 
@@ -44,7 +54,7 @@ def _arrow(rel_type: RelType, direction: str, var: str) -> str:
 def merge_relationships(
     from_label: Label, rel_type: RelType, to_label: Label, direction: str, *, with_properties: bool
 ) -> str:
-    """Rows {from, to: [ids], props}: MERGE one relationship per target; both ends must exist.
+    """Rows {from, to: [ids], props}, $datetimes, $dates: MERGE one relationship per target; both ends must exist.
 
     With properties, returns how many existing relationships changed (created ones are counted by
     the driver's counters).
@@ -65,7 +75,7 @@ WITH a, b, row, count(old) > 0 AS existed
 MERGE (a){arrow}(b)
 WITH r, row, existed, {changed} AS changed
 SET r += CASE WHEN changed THEN row.props ELSE {{}} END
-RETURN count(CASE WHEN changed AND existed THEN 1 END) AS updated
+{_SET_TEMPORALS.format(var="r")}RETURN count(CASE WHEN changed AND existed THEN 1 END) AS updated
 """
 
 
