@@ -32,7 +32,7 @@ export function accountHeader(account, tab, go) {
   return el("header", { class: "account-head" },
     scoreBadge(score, true),
     el("div", { class: "head-main" },
-      el("h1", { "data-testid": "account-title" }, account.name || "(unnamed)"),
+      el("h1", { "data-testid": "account-title", title: account.name || "" }, account.name || "(unnamed)"),
       el("div", { class: "muted" }, [account.industry, account.region, account.domain,
         account.owner ? `owner ${account.owner.name}` : null].filter(Boolean).join(" · "))),
     el("div", { class: "head-trend" },

@@ -72,6 +72,12 @@ function start(me) {
     state.ui.status.textContent = s;
   });
   state.live.start();
+  // Decisions made elsewhere (another tab, a colleague) have no subscription: refresh when the user comes back.
+  document.onvisibilitychange = () => {
+    if (document.visibilityState !== "visible" || !state.list) return;
+    state.list.reload().catch(handleError);
+    if (state.route && state.route.view === "home") route();
+  };
   window.onhashchange = route;
   route();
 }
@@ -143,7 +149,13 @@ async function showAccount(main, { view, id }) {
   state.account = account;
   main.replaceChildren(accountHeader(account, view === "graph" ? "graph" : "overview"));
   if (view === "graph") await showGraph(main, account);
-  else renderAccount(main, account, { onChanged: () => refreshAccount(), freshActions: state.freshActions });
+  else renderAccount(main, account, { onChanged: decided, freshActions: state.freshActions });
+}
+
+/** An action was approved or rejected here: the list stops counting it at once, then both views reload. */
+function decided(action) {
+  state.list.decided(action.id);
+  refreshAccount().catch(handleError);
 }
 
 async function refreshAccount() {
@@ -244,10 +256,22 @@ function legend() {
     el("ul", {}, LEGEND.map((label) => el("li", {}, el("span", { class: `shape ${label.toLowerCase()}` }), label))));
 }
 
+// Live notices: newest on top, at most TOASTS_SHOWN at once (older ones go), each gone after TOAST_MS
+// unless the pointer rests on it.
+const TOASTS_SHOWN = 4;
+const TOAST_MS = 12000;
+
 function toast(text, kind = "info", href = null) {
-  const item = el(href ? "a" : "div", { class: `toast ${kind}`, href, "data-testid": "toast" }, text);
-  state.ui.toasts.append(item);
-  setTimeout(() => item.remove(), 12000);
+  const stack = state.ui.toasts;
+  const close = () => item.remove();
+  const item = el("div", { class: `toast ${kind}`, "data-testid": "toast", role: "status" },
+    el(href ? "a" : "span", { class: "toast-text", href, title: text, onclick: close }, text),
+    el("button", { class: "toast-close", "aria-label": "Dismiss", title: "Dismiss", onclick: close }, "×"));
+  let timer = setTimeout(close, TOAST_MS);
+  item.addEventListener("mouseenter", () => clearTimeout(timer));
+  item.addEventListener("mouseleave", () => { timer = setTimeout(close, TOAST_MS / 2); });
+  stack.prepend(item);
+  while (stack.children.length > TOASTS_SHOWN) stack.lastElementChild.remove();
 }
 
 function onLiveEvent(name, event) {
@@ -282,11 +306,18 @@ window.kgcrmExplorer = {
     const completeMs = await view.complete;
     return { ms, completeMs, firstNodes, nodes: view.size, edges: view.cy.edges().length };
   },
-  // The drawn nodes with their positions on the canvas (pixels from its top left corner).
+  // The drawn nodes with their positions on the canvas (pixels from its top left corner), the side their name is
+  // drawn on (null: hidden for want of room) and the name's box as Cytoscape draws it.
   graphNodes() {
     if (!state.graph) return [];
-    return state.graph.view.cy.nodes().map((n) => ({ id: n.id(), label: n.data("label"), name: n.data("name"),
-      score: n.data("score"), x: n.renderedPosition("x"), y: n.renderedPosition("y"), expanded: state.graph.view.expanded.has(n.id()) }));
+    const view = state.graph.view;
+    return view.cy.nodes().map((n) => {
+      const side = view.sides.get(n.id()) || null;
+      const b = side ? n.renderedBoundingBox({ includeNodes: false, includeEdges: false, includeLabels: true }) : null;
+      return { id: n.id(), label: n.data("label"), name: n.data("name"), score: n.data("score"),
+        x: n.renderedPosition("x"), y: n.renderedPosition("y"), expanded: view.expanded.has(n.id()),
+        side, labelBox: b && { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2 } };
+    });
   },
 };
 

@@ -1,6 +1,7 @@
 // The graph view's drawing: a Cytoscape.js canvas of a neighbourhood that grows as nodes are expanded.
 
 import { scoreColor, scoreText } from "./format.js";
+import { FONTS, FONT_FAMILY, GAP, MAX_LABEL_WIDTH, SIDES, placeLabels } from "./labels.js";
 import { radialPositions, spacingOf } from "./layout.js";
 
 // The most nodes the view holds; each expansion asks the API for at most EXPAND_LIMIT more.
@@ -8,8 +9,8 @@ export const MAX_NODES = 1000;
 export const EXPAND_LIMIT = 200;
 // Nodes added per frame when drawing a big neighbourhood.
 const CHUNK = 250;
-// Above this many nodes contacts' names show only when zoomed in (hover still names every node).
-const CROWDED = 80;
+// Milliseconds after the last pan or zoom before the names are placed again.
+const SETTLE = 90;
 
 const SCORED = new Set(["Account", "Contact", "Opportunity"]);
 const LABELLED = new Set(["Account", "Contact", "Opportunity", "User", "Product", "Campaign"]);
@@ -20,21 +21,41 @@ const SHAPE = {
 };
 export const LEGEND = ["Account", "Contact", "Opportunity", "Activity", "Action", "User"];
 
-const STYLE = [
-  { selector: "node", style: {
-    "background-color": "data(color)", shape: "data(shape)", width: "data(size)", height: "data(size)",
-    "border-width": 1, "border-color": "#52606d", label: "data(caption)", "font-size": 11, color: "#1f2933",
-    "text-valign": "bottom", "text-margin-y": 3, "text-outline-color": "#ffffff", "text-outline-width": 2,
-    "min-zoomed-font-size": 6,
-  } },
-  { selector: 'node[label = "Account"]', style: { "font-size": 20, "font-weight": "bold" } },
-  { selector: 'node[label = "Opportunity"], node[label = "User"]', style: { "font-size": 16 } },
-  { selector: "node.quiet", style: { "text-opacity": 0 } },
-  { selector: "node.expanded", style: { "border-width": 2, "border-color": "#1f2933" } },
-  { selector: "node.start", style: { "border-width": 4, "border-color": "#102a43", "font-size": 24 } },
-  { selector: "node:selected", style: { "overlay-color": "#2680c2", "overlay-opacity": 0.25 } },
-  { selector: "edge", style: { width: 1, "line-color": "#bcccdc", "curve-style": "haystack", opacity: 0.8 } },
-];
+/**
+ * The style at `zoom`: names keep their screen size (font sizes, gaps and widths are divided by the zoom), and
+ * a node shows its name only with a side class (`side-r`, ...) given by the label placement (labels.js).
+ */
+function styleAt(zoom) {
+  const px = (v) => v / zoom;
+  const font = (f) => ({ "font-size": px(f.size), "font-weight": f.weight });
+  const style = [
+    { selector: "node", style: {
+      "background-color": "data(color)", shape: "data(shape)", width: "data(size)", height: "data(size)",
+      "border-width": 1, "border-color": "#52606d", label: "", color: "#1f2933", "font-family": FONT_FAMILY,
+      "text-outline-color": "#ffffff", "text-outline-width": px(2), "text-wrap": "ellipsis",
+      "text-max-width": px(MAX_LABEL_WIDTH), "min-zoomed-font-size": 0, ...font(FONTS.Contact),
+    } },
+    // Named kinds are drawn above the small unnamed ones (activities, actions), so their names are too.
+    { selector: 'node[label = "Account"], node[label = "Opportunity"], node[label = "User"], node[label = "Contact"], '
+      + 'node[label = "Product"], node[label = "Campaign"]', style: { "z-index": 2 } },
+    { selector: 'node[label = "Account"]', style: font(FONTS.Account) },
+    { selector: 'node[label = "Opportunity"], node[label = "User"]', style: font(FONTS.Opportunity) },
+    { selector: "node.expanded", style: { "border-width": 2, "border-color": "#1f2933" } },
+    { selector: "node.start", style: { "border-width": 4, "border-color": "#102a43", "z-index": 3, ...font(FONTS.start) } },
+    { selector: "node:selected", style: { "overlay-color": "#2680c2", "overlay-opacity": 0.25 } },
+    { selector: "edge", style: { width: 1, "line-color": "#bcccdc", "curve-style": "haystack", opacity: 0.8 } },
+  ];
+  for (const [side, [halign, valign]] of Object.entries(SIDES)) {
+    style.push({ selector: `node.side-${side}`, style: {
+      label: "data(caption)", "text-halign": halign, "text-valign": valign,
+      "text-margin-x": halign === "right" ? px(GAP) : halign === "left" ? -px(GAP) : 0,
+      "text-margin-y": valign === "bottom" ? px(GAP) : valign === "top" ? -px(GAP) : 0,
+    } });
+  }
+  return style;
+}
+
+const SIDE_CLASSES = Object.keys(SIDES).map((side) => `side-${side}`).join(" ");
 
 function nodeData(node) {
   const scored = SCORED.has(node.label);
@@ -55,26 +76,61 @@ function edgeId(edge) {
 export class GraphView {
   constructor(container, { onOpen, onHover, onSelect }) {
     this.cy = window.cytoscape({
-      container, style: STYLE, minZoom: 0.05, maxZoom: 4, wheelSensitivity: 0.3,
+      container, style: styleAt(1), minZoom: 0.05, maxZoom: 4, wheelSensitivity: 0.3,
       boxSelectionEnabled: false, textureOnViewport: true, hideEdgesOnViewport: true, pixelRatio: 1,
     });
+    this.styledZoom = 1;
+    this.sides = new Map();
+    this.focus = null;
     this.expanded = new Set();
     this.cy.on("dbltap", "node", (e) => onOpen && onOpen(e.target.data()));
-    this.cy.on("tap", "node", (e) => onSelect && onSelect(e.target.data()));
+    this.cy.on("tap", "node", (e) => {
+      this.focus = e.target.id();
+      this.placeNames();
+      if (onSelect) onSelect(e.target.data());
+    });
     this.cy.on("mouseover", "node", (e) => onHover && onHover(e.target.data(), e.renderedPosition));
     this.cy.on("mouseout", "node", () => onHover && onHover(null));
     this.cy.on("pan zoom", () => onHover && onHover(null));
-    this.cy.on("zoom", () => this.declutter());
+    this.cy.on("viewport resize", () => {
+      clearTimeout(this.settle);
+      this.settle = setTimeout(() => !this.cy.destroyed() && this.placeNames(), SETTLE);
+    });
   }
 
-  /** In a crowded drawing only accounts, deals and people of the selling side keep their names until zoomed in. */
-  declutter() {
-    const crowded = this.size > CROWDED && this.cy.zoom() < 1.6;
-    if (crowded === this.crowded) return;
-    this.crowded = crowded;
-    const contacts = this.cy.nodes('[label = "Contact"]');
-    if (crowded) contacts.addClass("quiet");
-    else contacts.removeClass("quiet");
+  /** Restyle for the current zoom when it changed (a pass over every element); returns the zoom. */
+  restyle() {
+    const zoom = this.cy.zoom();
+    if (Math.abs(zoom - this.styledZoom) > 1e-6 * zoom) {
+      this.cy.style().fromJson(styleAt(zoom)).update();
+      this.styledZoom = zoom;
+    }
+    return zoom;
+  }
+
+  /**
+   * Show the names that fit (labels.js) at the current zoom and pan: restyle for the zoom when it changed,
+   * then move only the names whose side changed.
+   */
+  placeNames() {
+    const zoom = this.restyle();
+    const start = this.cy.nodes(".start");
+    const center = start.nonempty() ? start.renderedPosition() : { x: this.cy.width() / 2, y: this.cy.height() / 2 };
+    const nodes = this.cy.nodes().map((n) => {
+      const p = n.renderedPosition();
+      return { id: n.id(), label: n.data("label"), name: n.data("caption"), score: n.data("score"), x: p.x, y: p.y,
+        size: n.data("size") * zoom, start: n.hasClass("start"), focus: n.id() === this.focus };
+    });
+    const sides = placeLabels(nodes, center, this.cy.width(), this.cy.height());
+    this.cy.batch(() => {
+      this.cy.nodes().forEach((n) => {
+        const side = sides.get(n.id()) || null;
+        if ((this.sides.get(n.id()) || null) === side) return;
+        n.removeClass(SIDE_CLASSES);
+        if (side) n.addClass(`side-${side}`);
+      });
+    });
+    this.sides = sides;
   }
 
   get size() {
@@ -91,20 +147,24 @@ export class GraphView {
     const edges = neighborhood.edges.filter((e) => kept.has(e.source) && kept.has(e.target));
     // Positions come first and go in with the nodes: no layout pass, no second styling pass.
     const positions = radialPositions(nodes, edges, neighborhood.start);
-    this.crowded = nodes.length > CROWDED;
+    this.sides = new Map();
+    this.focus = null;
     // Inner rings first, a chunk per frame, so a big neighbourhood never freezes the page for long.
     const radius = (n) => Math.hypot(positions.get(n.id).x, positions.get(n.id).y);
     const queue = [...nodes].sort((p, q) => radius(p) - radius(q));
     const pending = { edges, start: neighborhood.start };
+    // Zoom first, so the nodes go in styled for it (restyling them afterwards would cost a pass over all).
+    this.fitPositions(positions);
+    this.restyle();
     this.addChunk(queue.splice(0, CHUNK), positions, pending);
     this.firstCount = this.size;
-    this.fitPositions(positions);
-    this.declutter();
+    this.placeNames();
     const first = this.firstFrame(started);
     this.complete = (async () => {
       await first;
       while (queue.length && !this.cy.destroyed()) {
         this.addChunk(queue.splice(0, CHUNK), positions, pending);
+        if (!queue.length) this.placeNames();
         await this.firstFrame(started);
       }
       return performance.now() - started;
@@ -115,7 +175,7 @@ export class GraphView {
   addChunk(nodes, positions, pending) {
     this.cy.batch(() => {
       this.cy.add(nodes.map((n) => ({ group: "nodes", data: nodeData(n), position: { ...positions.get(n.id) },
-        classes: [n.id === pending.start ? "start expanded" : "", this.crowded && n.label === "Contact" ? "quiet" : ""].join(" ") })));
+        classes: n.id === pending.start ? "start expanded" : "" })));
       const later = [];
       const ready = [];
       for (const e of pending.edges) {
@@ -127,14 +187,15 @@ export class GraphView {
   }
 
   /** Fit the drawing from the node positions alone (Cytoscape's own fit measures every label first). */
-  fitPositions(positions, padding = { x: 90, y: 45 }) {
+  fitPositions(positions, padding = { x: 110, y: 45 }) {
     let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
     for (const { x, y } of positions.values()) {
       x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
     }
     const width = this.cy.width();
     const height = this.cy.height();
-    const zoom = Math.min(1.3, (width - 2 * padding.x) / Math.max(1, x1 - x0), (height - 2 * padding.y) / Math.max(1, y1 - y0));
+    const zoom = Math.max(this.cy.minZoom(), Math.min(1.3, (width - 2 * padding.x) / Math.max(1, x1 - x0),
+      (height - 2 * padding.y) / Math.max(1, y1 - y0)));
     this.cy.viewport({ zoom, pan: { x: width / 2 - zoom * (x0 + x1) / 2, y: height / 2 - zoom * (y0 + y1) / 2 } });
   }
 
@@ -162,8 +223,7 @@ export class GraphView {
       center.addClass("expanded");
     });
     this.fitPositions(new Map(this.cy.nodes().map((n) => [n.id(), n.position()])));
-    this.crowded = null;
-    this.declutter();
+    this.placeNames();
     return fresh.length;
   }
 
@@ -178,10 +238,12 @@ export class GraphView {
     const positions = radialPositions(nodes, edges, startId);
     this.cy.batch(() => this.cy.nodes().forEach((n) => n.position({ ...(positions.get(n.id()) || { x: 0, y: 0 }) })));
     this.fitPositions(positions);
+    this.placeNames();
   }
 
   fit() {
-    this.cy.fit(undefined, 30);
+    this.fitPositions(new Map(this.cy.nodes().map((n) => [n.id(), n.position()])));
+    this.placeNames();
   }
 
   /** Milliseconds from `started` to the first frame Cytoscape draws after it. */
@@ -193,6 +255,7 @@ export class GraphView {
   }
 
   destroy() {
+    clearTimeout(this.settle);
     this.cy.destroy();
   }
 }

@@ -9,6 +9,8 @@ const SPACING = 16; // pixels of ring per node
 const NAMED = new Set(["Account", "Opportunity", "User", "Product", "Campaign"]);
 const NAMED_SPACING = 64;
 const GAP = 55; // pixels between rings
+// The first ring stays clear of the middle account and its name, however few nodes it holds.
+const FIRST_RING = 110;
 // Kinds with fewer nodes than this at a hop share a ring with the next kind.
 const OWN_RING = 12;
 
@@ -62,7 +64,7 @@ export function radialPositions(nodes, edges, startId) {
     if (!level || !level.length) return;
     for (const ring of rings(level)) {
       const needed = ring.reduce((sum, n) => sum + spacingOf(n), 0);
-      radius = Math.max(radius + GAP, needed / (2 * Math.PI));
+      radius = Math.max(radius + GAP, needed / (2 * Math.PI), FIRST_RING);
       const wanted = ring.map((n) => (parent.has(n.id) && d > 1 ? angle.get(parent.get(n.id)) : null));
       if (wanted.every((a) => a === null)) {
         // One hop out: spread evenly, each kind starting at a different angle so rings do not line up.

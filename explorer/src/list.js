@@ -79,6 +79,17 @@ export class AccountList {
     }
   }
 
+  /** An action was decided: its account stops counting it at once (a reload confirms from the API). */
+  decided(actionId) {
+    let changed = false;
+    for (const account of this.accounts) {
+      const left = account.actions.filter((a) => a.id !== actionId);
+      changed = changed || left.length !== account.actions.length;
+      account.actions = left;
+    }
+    if (changed) this.render();
+  }
+
   select(id) {
     this.selected = id;
     for (const item of this.items.children) item.classList.toggle("selected", item.dataset.id === id);
@@ -105,11 +116,11 @@ export class AccountList {
     scoreBadge(account.score ? account.score.value : null),
     el("div", { class: "row-main" },
       el("div", { class: "row-title" },
-        el("span", { class: "row-name", "data-testid": "account-name" }, account.name || "(unnamed)"),
-        pending ? el("span", { class: "pill warn", title: `${pending} action(s) awaiting your approval` }, `${pending} to approve`) : null),
+        el("span", { class: "row-name", "data-testid": "account-name", title: account.name || "" }, account.name || "(unnamed)"),
+        pending ? el("span", { class: "pill warn", "data-testid": "pending-count", title: `${pending} action(s) awaiting your approval` }, `${pending} to approve`) : null),
       el("div", { class: "row-driver", title: driver ? driverText(driver) : "" },
         driver ? driverText(driver) : (account.score ? "No drivers recorded" : "Not scored yet")),
-      el("div", { class: "row-meta" },
+      el("div", { class: "row-meta", title: account.industry || "" },
         last ? `${humanize(last.type)} ${timeAgo(last.at)}` : "No activity yet",
         account.industry ? ` · ${account.industry}` : "")),
     sparkline(scoreSeries(account.scoreHistory, account.score ? account.score.value : null)));
