@@ -191,6 +191,10 @@ def expanded_fields(document: DocumentNode) -> int:
                if isinstance(d, OperationDefinitionNode))
 
 
+def fragment_expansion_message(fields: int, max_fields: int) -> str:
+    return f"the operation expands to {fields} fields through its fragments, above the limit of {max_fields}"
+
+
 def fragment_expansion_rule(max_fields: int) -> type[ValidationRule]:
     """Refuses a document whose fragments expand to more than `max_fields` fields (a fragment bomb:
     a few hundred bytes of fragments that each spread the next one twice)."""
@@ -200,8 +204,7 @@ def fragment_expansion_rule(max_fields: int) -> type[ValidationRule]:
             super().__init__(context)
             fields = expanded_fields(context.document)
             if fields > max_fields:
-                context.report_error(GraphQLError(
-                    f"the operation expands to {fields} fields through its fragments, above the limit of {max_fields}"))
+                context.report_error(GraphQLError(fragment_expansion_message(fields, max_fields)))
 
     return FragmentExpansionRule
 

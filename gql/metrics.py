@@ -14,3 +14,7 @@ CYPHER_SECONDS = Histogram("kgcrm_api_cypher_seconds", "Time in Neo4j per named 
 GRAPHQL_ERRORS = Counter("kgcrm_api_graphql_errors_total", "GraphQL errors by kind", ["kind"])
 AUTH_FAILURES = Counter("kgcrm_api_auth_failures_total", "Rejected credentials by reason", ["reason"])
 SUBSCRIPTIONS_ACTIVE = Gauge("kgcrm_api_subscriptions_active", "Open GraphQL subscriptions by field", ["field"])
+DOCUMENTS_REFUSED = Counter(
+    "kgcrm_api_documents_refused_total",
+    "GraphQL documents refused before graphql-core parses or validates them, by reason", ["reason"],
+)

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from kgcrm.graph.model import SCORED_LABELS, Label
 from kgcrm.graph.queries import api_actions, api_graph, api_lists, api_scores, events
 from kgcrm.gql.errors import InvalidArgument
+from kgcrm.gql.lookahead import selects
 from kgcrm.gql.permissions import CanRead
 from kgcrm.gql.search import lucene_query
 from kgcrm.gql.types.actions import ACTION_STATUSES, Action
@@ -88,11 +89,17 @@ async def _list(info: Info, label: Label, cls: type[FromRow], first: int, after:
     if order.field not in _ORDERABLE[label]:
         raise InvalidArgument(f"orderBy.field: {order.field.value} does not apply to {label.value}")
     params = _filter_params(flt)
+    with_owners = label in api_lists.OWNED_LABELS and selects(info, ("edges", "node", "owner"))
     queries = api_lists.list_queries(label, order.field.value, order.direction.value == "DESC",
-                                     searching=params["search"] is not None)
+                                     searching=params["search"] is not None, with_owners=with_owners)
     db = info.context.db
     name = label.value.lower()
     rows = await db.read(f"list_{name}", queries.page, {**params, "offset": offset, "limit": first + 1})
+    if with_owners:
+        # The page brought its owners: the owner loader answers from them instead of querying again.
+        owners = info.context.loaders.related(f"{name}_owner", 1)
+        for row in rows:
+            owners.prime(row["node"]["id"], row["owners"])
 
     async def count() -> int:
         return (await db.read(f"count_{name}", queries.count, params))[0]["total"]

@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from kgcrm.graph.settings import Settings
+from kgcrm.gql.guard import DocumentGuard
 from kgcrm.gql.limits import QueryCostLimiter, fragment_expansion_rule, unless_fragment_bomb
 from kgcrm.gql.mutations import Mutation
 from kgcrm.gql.observability import OperationMetrics, error_masker
@@ -67,6 +68,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # Factories, so each request gets fresh extension instances (the caches themselves are shared).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         OperationMetrics,
+        # First among the parse and validate hooks: it refuses bombs before graphql-core works on them.
+        lambda: DocumentGuard(max_tokens=settings.api_max_tokens, max_fields=settings.api_max_cost),
         # Parsing and validating the same query text again is most of Strawberry's own cost.
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),

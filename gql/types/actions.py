@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries.actions import ACTION_STATUSES
-from kgcrm.gql.types.convert import global_id, native
+from kgcrm.gql.types.convert import global_id, temporal
 
 
 
@@ -45,8 +45,8 @@ class Action(relay.Node):
         return cls(
             key=row["id"], kind=row.get("kind"), status=row.get("status"), policy=row.get("policy"),
             decision=row.get("decision"), note=row.get("note"),
-            reason_code=row.get("reason_code"), created_at=native(row.get("created_at")),
-            decided_at=native(row.get("decided_at")), decided_by=row.get("decided_by"),
+            reason_code=row.get("reason_code"), created_at=temporal(row.get("created_at")),
+            decided_at=temporal(row.get("decided_at")), decided_by=row.get("decided_by"),
             triggered_by=row.get("triggered_by"), score_value=row.get("score_value"),
             model_version=row.get("model_version"), score_change_id=row.get("score_change_id"),
             subject_key=row.get("subject_key"), subject_label=row.get("subject_label"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from datetime import date, datetime
 from typing import Any
 
 from strawberry import relay
@@ -10,11 +12,43 @@ from strawberry.relay.types import GlobalIDValueError
 
 from kgcrm.graph.model import Label
 
+logger = logging.getLogger(__name__)
+
 
 def native(value: Any) -> Any:
     """Neo4j temporal values to Python ones; everything else as it is."""
     to_native = getattr(value, "to_native", None)
     return to_native() if to_native is not None else value
+
+
+def temporal(value: Any) -> datetime | date | None:
+    """A temporal property as Python: from a driver value, or from the ISO string of Cypher's toString()
+    (the API's reads send temporals as strings; graph/queries/api_read.py says why)."""
+    if isinstance(value, str):
+        return parse_temporal(value)
+    return native(value)
+
+
+def parse_temporal(text: str) -> datetime | date | None:
+    """Cypher's toString() of a date or datetime: nanoseconds are cut to microseconds and a zone name
+    (`...+01:00[Europe/Paris]`) is dropped, its offset kept; None (logged) if it is neither."""
+    try:
+        if "T" not in text:
+            return date.fromisoformat(text)
+        zone = text.find("[")
+        if zone != -1:
+            text = text[:zone]
+        dot = text.find(".")
+        if dot != -1:
+            end = dot + 1
+            while end < len(text) and text[end].isdigit():
+                end += 1
+            if end - dot > 7:
+                text = text[:dot + 7] + text[end:]
+        return datetime.fromisoformat(text)
+    except ValueError:
+        logger.warning("not a date or datetime: %r", text[:40])
+        return None
 
 
 def decode_global_id(raw: str) -> tuple[str, str] | None:

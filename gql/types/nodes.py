@@ -13,7 +13,7 @@ from strawberry.types import Info
 from kgcrm.graph.model import Label
 from kgcrm.gql.errors import InvalidArgument
 from kgcrm.gql.types.actions import ACTION_STATUSES, Action
-from kgcrm.gql.types.convert import native
+from kgcrm.gql.types.convert import native, temporal
 from kgcrm.gql.types.scores import Score, ScoreChange, score_from
 
 MAX_FIRST = 100
@@ -33,14 +33,19 @@ class FromRow:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Any:
-        names = cls._plain_fields()
-        return cls(key=row["id"], row=row, **{n: native(row.get(n)) for n in names})  # type: ignore[call-arg]
+        names, temporals = cls._plain_fields()
+        return cls(key=row["id"], row=row, **{  # type: ignore[call-arg]
+            n: temporal(row.get(n)) if n in temporals else native(row.get(n)) for n in names
+        })
 
     @classmethod
-    def _plain_fields(cls) -> tuple[str, ...]:
+    def _plain_fields(cls) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The plain fields' names, and those of them that hold a date or datetime."""
         cached = cls.__dict__.get("_plain_field_names")
         if cached is None:
-            cached = tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name not in ("key", "row"))
+            fields = [f for f in dataclasses.fields(cls) if f.init and f.name not in ("key", "row")]
+            temporals = frozenset(f.name for f in fields if str(f.type).split("|")[0].strip() in ("datetime", "date"))
+            cached = (tuple(f.name for f in fields), temporals)
             cls._plain_field_names = cached  # type: ignore[attr-defined]
         return cached
 

@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from kgcrm.graph.model import Label
-from kgcrm.gql.types.convert import global_id, native, parse_json
+from kgcrm.gql.types.convert import global_id, parse_json, temporal
 
 
 @strawberry.type(description="One reason behind a score, from the model's explanation.")
@@ -57,7 +57,7 @@ def score_from(row: dict[str, Any]) -> Score | None:
     return Score(
         value=float(row["intent_score"]),
         model=row.get("intent_model"),
-        scored_at=native(row.get("intent_scored_at")),
+        scored_at=temporal(row.get("intent_scored_at")),
         drivers=drivers_from(row.get("intent_drivers"), row.get("intent_driver_weights")),
     )
 
@@ -81,7 +81,7 @@ class ScoreChange(relay.Node):
     def from_row(cls, row: dict[str, Any]) -> ScoreChange:
         return cls(
             key=row["id"], old_score=row.get("old_score"), new_score=row.get("new_score"),
-            model=row.get("model_version", row.get("model")), changed_at=native(row.get("changed_at")),
+            model=row.get("model_version", row.get("model")), changed_at=temporal(row.get("changed_at")),
             reason=row.get("cause", row.get("reason")),
             subject_key=row.get("subject_key"), subject_label=row.get("subject_label"),
         )
@@ -108,8 +108,8 @@ class ModelVersion(relay.Node):
     def from_row(cls, row: dict[str, Any]) -> ModelVersion:
         return cls(
             key=row["id"], name=row.get("name"), task=row.get("task"), version=row.get("version"),
-            stage=row.get("stage", row.get("status")), created_at=native(row.get("created_at")),
-            promoted_at=native(row.get("promoted_at")), retired_at=native(row.get("retired_at")),
+            stage=row.get("stage", row.get("status")), created_at=temporal(row.get("created_at")),
+            promoted_at=temporal(row.get("promoted_at")), retired_at=temporal(row.get("retired_at")),
             metrics=parse_json(row.get("metrics"), None),
         )
 

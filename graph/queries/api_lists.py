@@ -8,7 +8,8 @@ index instead and checks each hit's visibility; the search text is escaped by th
 from typing import NamedTuple
 
 from kgcrm.graph.model import Label, RelType
-from kgcrm.graph.queries.api_scope import VISIBLE_BY_LABEL, book
+from kgcrm.graph.queries.api_read import node_map
+from kgcrm.graph.queries.api_scope import VISIBLE_BY_LABEL, book, user_visible
 
 # Sort keys per field name; unscored or unnamed nodes sort last in either direction.
 ORDER_KEYS = {
@@ -71,20 +72,39 @@ def _match(label: Label, searching: bool) -> tuple[str, tuple[str, ...]]:
     return book(label, "n"), ()
 
 
-def list_queries(label: Label, order_field: str, descending: bool, *, searching: bool) -> ListQueries:
-    """The page query (`$offset`, `$limit`) and the count query for one label, order and search mode."""
+# Labels whose page query can bring each node's owner along (the `owner` field of Account and Opportunity).
+OWNED_LABELS = (Label.ACCOUNT, Label.OPPORTUNITY)
+
+
+def list_queries(label: Label, order_field: str, descending: bool, *, searching: bool,
+                 with_owners: bool = False) -> ListQueries:
+    """The page query (`$offset`, `$limit`) and the count query for one label, order and search mode.
+
+    `with_owners` adds an `owners` column to the page: the same list (visible owners by name, at most
+    one) that the owner DataLoader would fetch, so a page that shows owners needs no second query.
+    """
     label = Label(label)
     match, scope = _match(label, searching)
     where = " AND ".join((*_FILTERS_BY_LABEL[label], *scope))
     key = ORDER_KEYS[order_field]
     direction = "DESC" if descending else "ASC"
     keyword = "AND" if searching else "WHERE"
+    order = f"{key} IS NULL, {key} {direction}, n.id"
+    owners = ""
+    if with_owners:
+        if label not in OWNED_LABELS:
+            raise ValueError(f"{label} has no owner field")
+        owners = (
+            f", COLLECT {{ MATCH (n)<-[:{RelType.OWNS}]-(u:{Label.USER}) WHERE {user_visible('u')} "
+            f"RETURN {node_map('u', Label.USER)} ORDER BY u.name, u.id LIMIT 1 }} AS owners"
+        )
     page = f"""
 {match}
 {keyword} {where}
-RETURN n {{.*}} AS node
-ORDER BY {key} IS NULL, {key} {direction}, n.id
+WITH n ORDER BY {order}
 SKIP $offset LIMIT $limit
+RETURN {node_map("n", label)} AS node{owners}
+ORDER BY {order}
 """
     count = f"""
 {match}

@@ -16,11 +16,12 @@ ROLES = (ADMIN, MANAGER, ACCOUNT_MANAGER, INGEST)
 _VARIABLE_CHARS = set("abcdefghijklmnopqrstuvwxyz_0123456789")
 
 
-def _var(name: str) -> str:
+def variable(name: str) -> str:
     """Guard that a variable name is a plain identifier written in code."""
     if not name or not set(name) <= _VARIABLE_CHARS:
         raise ValueError(f"not a Cypher variable name: {name!r}")
     return name
+
 
 
 def account_visible(var: str) -> str:
@@ -30,7 +31,7 @@ def account_visible(var: str) -> str:
     One EXISTS serves both scoped roles (an account manager's owner must be themselves), which keeps
     the fragment small: it is repeated inside other fragments, and Neo4j's planning time grows with it.
     """
-    a = _var(var)
+    a = variable(var)
     return (
         f"($role = '{ADMIN}' OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}'] AND EXISTS {{ "
         f"MATCH ({a})<-[:{RelType.OWNS}]-(scope_owner:{Label.USER})-[:{RelType.REPORTS_TO}*0..]->(scope_me:{Label.USER} {{id: $user_id}}) "
@@ -40,7 +41,7 @@ def account_visible(var: str) -> str:
 
 def user_visible(var: str) -> str:
     """True when the caller may see the User bound to `var`: themselves, their reports (managers), all (admins)."""
-    u = _var(var)
+    u = variable(var)
     return (
         f"($role = '{ADMIN}'"
         f" OR ($role IN ['{ACCOUNT_MANAGER}', '{MANAGER}'] AND {u}.id = $user_id)"
@@ -50,7 +51,7 @@ def user_visible(var: str) -> str:
 
 def contact_visible(var: str) -> str:
     """A contact is visible through an account it currently works at."""
-    c = _var(var)
+    c = variable(var)
     return (
         f"($role = '{ADMIN}' OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}'] AND EXISTS {{ "
         f"MATCH ({c})-[w:{RelType.WORKS_AT}]->(sa:{Label.ACCOUNT}) WHERE w.until IS NULL AND {account_visible('sa')} }}))"
@@ -59,7 +60,7 @@ def contact_visible(var: str) -> str:
 
 def opportunity_visible(var: str) -> str:
     """An opportunity is visible through the account it is for."""
-    o = _var(var)
+    o = variable(var)
     return (
         f"($role = '{ADMIN}' OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}'] AND EXISTS {{ "
         f"MATCH ({o})-[:{RelType.FOR_ACCOUNT}]->(sa:{Label.ACCOUNT}) WHERE {account_visible('sa')} }}))"
@@ -69,7 +70,7 @@ def opportunity_visible(var: str) -> str:
 def hanging_visible(var: str) -> str:
     """Activities, actions and score changes are visible through what they are about (or who did them):
     an account, an opportunity's account, or a contact's current account."""
-    n = _var(var)
+    n = variable(var)
     return (
         f"($role = '{ADMIN}' OR ($role IN ['{MANAGER}', '{ACCOUNT_MANAGER}'] AND EXISTS {{ "
         f"CALL ({n}) {{ "
@@ -88,7 +89,7 @@ def reference_visible() -> str:
 
 def node_visible(var: str) -> str:
     """Visibility of a node of any CRM label; internal labels (API keys, migrations) are never visible."""
-    n = _var(var)
+    n = variable(var)
     return (
         f"(CASE"
         f" WHEN {n}:{Label.ACCOUNT} THEN {account_visible(n)}"
@@ -122,7 +123,7 @@ def book(label: Label, var: str) -> str:
     from their own book (their accounts, or their team's) instead of scanning the whole label; the
     branches for other roles are cut by their `$role` test before they touch the graph.
     """
-    n = _var(var)
+    n = variable(var)
     label = Label(label)
     if label == Label.ACCOUNT:
         reach = f"(a:{Label.ACCOUNT})"
@@ -137,7 +138,8 @@ def book(label: Label, var: str) -> str:
         raise ValueError(f"no book walk for {label}")
     lines = (
         "CALL () {",
-        f"  MATCH (x:{label}) WHERE $role = '{ADMIN}' RETURN x AS node",
+        # The role test gates the scan: as a WHERE after MATCH it ran over every node of the label.
+        f"  UNWIND CASE WHEN $role = '{ADMIN}' THEN [true] ELSE [] END AS admin MATCH (x:{label}) RETURN x AS node",
         "  UNION",
         f"  MATCH (:{Label.USER} {{id: $user_id}})<-[:{RelType.REPORTS_TO}*0..]-(:{Label.USER})-[:{RelType.OWNS}]->{reach}",
         f"  WHERE $role = '{MANAGER}' {tail}",
