@@ -76,8 +76,10 @@ export function renderAccount(main, account, { onChanged, freshActions = new Set
     account.contacts.length ? el("table", { class: "table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Role"), el("th", {}, "Engagement"), el("th", {}, "Last active"))),
       el("tbody", {}, [...account.contacts].sort((a, b) => (b.score?.value ?? -1) - (a.score?.value ?? -1)).map((c) => el("tr", {},
-        el("td", {}, el("div", {}, c.name || "(unnamed)"), el("div", { class: "muted small" }, [c.title, c.seniority].filter(Boolean).join(" · "))),
-        el("td", {}, (roles.get(c.id) || []).map((r) => el("span", { class: "pill" }, humanize(r)))),
+        el("td", {}, el("div", { class: "one-line", title: c.name || "" }, c.name || "(unnamed)"),
+          el("div", { class: "muted small one-line", title: [c.title, c.seniority].filter(Boolean).join(" · ") },
+            [c.title, c.seniority].filter(Boolean).join(" · "))),
+        el("td", { class: "roles" }, (roles.get(c.id) || []).map((r) => el("span", { class: "pill", title: humanize(r) }, humanize(r)))),
         el("td", {}, engagement(c.score ? c.score.value : null)),
         el("td", { class: "muted" }, c.activities[0] ? timeAgo(c.activities[0].at) : "–")))))
       : empty("No current contacts."));
@@ -86,14 +88,15 @@ export function renderAccount(main, account, { onChanged, freshActions = new Set
     account.opportunities.length ? el("table", { class: "table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Deal"), el("th", {}, "Stage"), el("th", { class: "num" }, "Amount"), el("th", {}, "Close"))),
       el("tbody", {}, account.opportunities.map((o) => el("tr", { class: o.isClosed ? "closed" : "" },
-        el("td", {}, o.name || "(unnamed)"),
+        el("td", { title: o.name || "" }, o.name || "(unnamed)"),
         el("td", {}, el("span", { class: o.isClosed ? (o.isWon ? "pill good" : "pill") : "pill open" }, o.stage || (o.isClosed ? "Closed" : "Open"))),
         el("td", { class: "num" }, money(o.amount)),
         el("td", { class: "muted" }, dateText(o.closeDate))))))
       : empty("No opportunities."));
 
   const activities = card("Recent activity", "activities",
-    account.activities.length ? el("ul", { class: "timeline" }, account.activities.map((a) => el("li", {},
+    account.activities.length ? el("ul", { class: "timeline" }, account.activities.map((a) => el("li", {
+      title: [humanize(a.type), a.subject].filter(Boolean).join(": ") },
       el("span", { class: "when" }, timeAgo(a.at)),
       el("span", { class: "what" }, humanize(a.type)),
       a.subject ? el("span", { class: "muted" }, ` ${a.subject}`) : null)))

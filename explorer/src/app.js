@@ -264,7 +264,7 @@ const TOAST_MS = 12000;
 function toast(text, kind = "info", href = null) {
   const stack = state.ui.toasts;
   const close = () => item.remove();
-  const item = el("div", { class: `toast ${kind}`, "data-testid": "toast", role: "status" },
+  const item = el("div", { class: `toast toast-${kind}`, "data-testid": "toast", role: "status" },
     el(href ? "a" : "span", { class: "toast-text", href, title: text, onclick: close }, text),
     el("button", { class: "toast-close", "aria-label": "Dismiss", title: "Dismiss", onclick: close }, "×"));
   let timer = setTimeout(close, TOAST_MS);

@@ -1,7 +1,7 @@
 // Label placement for the graph view: which node names are drawn, and on which side of their node, so that
 // no name overlaps another name or a named node and none is cut off at the canvas edge (small unnamed nodes,
 // activities and actions, are drawn beneath names, whose white halo keeps them readable). Greedy by priority: the
-// account in the middle first, then accounts, people of the selling side, deals (hottest first), products
+// account in the middle first, then accounts, deals (hottest first), people of the selling side, products
 // and campaigns, then contacts; each tries the side facing away from the middle first, then its neighbours
 // on the compass. Names that find no free side are hidden (hover still names every node). Costs O(n) with a
 // grid of screen cells, a few milliseconds for 1,000 nodes.
@@ -23,7 +23,7 @@ const CELL = 64; // grid cell, screen pixels
 export const SIDES = { r: ["right", "center"], br: ["right", "bottom"], b: ["center", "bottom"], bl: ["left", "bottom"],
   l: ["left", "center"], tl: ["left", "top"], t: ["center", "top"], tr: ["right", "top"] };
 const COMPASS = ["r", "br", "b", "bl", "l", "tl", "t", "tr"];
-const RANK = { Account: 1, User: 2, Opportunity: 3, Product: 4, Campaign: 4, Contact: 5 };
+const RANK = { Account: 1, Opportunity: 2, User: 3, Product: 4, Campaign: 4, Contact: 5 };
 
 const widths = new Map();
 let context = null;
