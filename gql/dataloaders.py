@@ -17,14 +17,23 @@ from kgcrm.gql.db import RequestGraph
 
 
 class Relation(NamedTuple):
-    """One relation a type exposes: the batched query and its name in metrics."""
+    """One relation a type exposes: the batched query, its name in metrics, and what it walks (so a
+    parent's own query can bring the same children along: `children`)."""
 
     name: str
     query: str
+    rel: RelType
+    child: Label
+    outgoing: bool
+    options: dict[str, Any]
+
+    def children(self, var: str, limit_param: str) -> str:
+        return q.children(var, self.rel, self.child, outgoing=self.outgoing, limit_param=limit_param, **self.options)
 
 
 def _rel(name: str, parent: Label, rel: RelType, child: Label, *, outgoing: bool, **kwargs: Any) -> Relation:
-    return Relation(name, q.related_by_keys(parent, rel, child, outgoing=outgoing, **kwargs))
+    return Relation(name, q.related_by_keys(parent, rel, child, outgoing=outgoing, **kwargs), rel, child, outgoing,
+                    kwargs)
 
 
 _NEWEST_FIRST = {"order_by": "c.at DESC"}
@@ -47,7 +56,7 @@ RELATIONS: dict[str, Relation] = {
         _rel("user_reports", Label.USER, RelType.REPORTS_TO, Label.USER, outgoing=False),
         _rel("user_manager", Label.USER, RelType.REPORTS_TO, Label.USER, outgoing=True),
         *(
-            Relation(f"{parent.value.lower()}_{name}", q.about_by_keys(parent, child, order_by=order))
+            _rel(f"{parent.value.lower()}_{name}", parent, RelType.ABOUT, child, outgoing=False, order_by=order)
             for parent in (Label.ACCOUNT, Label.CONTACT, Label.OPPORTUNITY)
             for name, child, order in (
                 ("activities", Label.ACTIVITY, "c.at DESC"),
@@ -57,6 +66,9 @@ RELATIONS: dict[str, Relation] = {
         ),
     )
 }
+
+# Query texts of node_with_children by label and relations; a few shapes, each built once.
+_NODE_WITH_CHILDREN: dict[tuple[Label, tuple[str, ...]], str] = {}
 
 NODE_QUERIES = {label: q.nodes_by_keys(label) for label in (
     Label.ACCOUNT, Label.CONTACT, Label.OPPORTUNITY, Label.USER, Label.ACTIVITY, Label.PRODUCT,
@@ -84,6 +96,24 @@ class Loaders:
         if key not in self._loaders:
             self._loaders[key] = DataLoader(load_fn=self._related_batch(RELATIONS[relation], limit))
         return self._loaders[key]
+
+    async def node_with_children(self, label: Label, key: str,
+                                 wanted: Sequence[tuple[str, int]]) -> dict[str, Any] | None:
+        """One node (None where the caller may not see it) fetched with the children of `wanted`
+        (relation, limit) pairs in the same query; the node and relation loaders are primed with them,
+        so the fields that would load them answer without another query."""
+        shape = (label, tuple(relation for relation, _ in wanted))
+        query = _NODE_WITH_CHILDREN.get(shape)
+        if query is None:
+            query = _NODE_WITH_CHILDREN[shape] = q.node_with_children(
+                label, [RELATIONS[r].children("n", f"limit_{i}") for i, (r, _) in enumerate(wanted)])
+        params: dict[str, Any] = {"key": key, **{f"limit_{i}": limit for i, (_, limit) in enumerate(wanted)}}
+        rows = await self.db.read(f"node_{label.value.lower()}_with_children", query, params)
+        row = rows[0] if rows else None
+        self.node(label).prime(key, row["node"] if row else None)
+        for i, (relation, limit) in enumerate(wanted):
+            self.related(relation, limit).prime(key, row[f"child_{i}"] if row else [])
+        return row["node"] if row else None
 
     def _node_batch(self, label: Label):  # noqa: ANN202 - a closure DataLoader calls
         query = NODE_QUERIES[label]

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from kgcrm.graph.model import SCORED_LABELS, Label
 from kgcrm.graph.queries import api_actions, api_graph, api_lists, api_scores, events
 from kgcrm.gql.errors import InvalidArgument
-from kgcrm.gql.lookahead import selects
+from kgcrm.gql.lookahead import children_selected, selects
 from kgcrm.gql.permissions import CanRead
 from kgcrm.gql.search import lucene_query
 from kgcrm.gql.types.actions import ACTION_STATUSES, Action
@@ -21,7 +21,7 @@ from kgcrm.gql.types.errors import InvalidInput, NotFound, invalid, not_found
 from kgcrm.gql.types.graph import GraphEdge, GraphNode, Neighborhood
 from kgcrm.gql.types.inputs import AccountFilter, ContactFilter, OpportunityFilter, OrderField, Ordering
 from kgcrm.gql.types.lineage import ActionExplanation
-from kgcrm.gql.types.nodes import NODE_TYPES, Account, Contact, FromRow, Opportunity, check_first
+from kgcrm.gql.types.nodes import MAX_FIRST, NODE_TYPES, Account, Contact, FromRow, Opportunity, check_first
 from kgcrm.gql.types.scores import Explanation, ModelVersion, ScoreChange, ScoreHistory, drivers_from, score_from
 
 MAX_DEPTH = 3
@@ -53,9 +53,36 @@ class Me:
     user_id: str | None
 
 
+# Lists of a node fetched by id in the node's own query when the request selects them:
+# field -> (relation, the field's default `first`).
+_BROUGHT_ALONG = {
+    Label.ACCOUNT: {"contacts": ("account_contacts", 50), "opportunities": ("account_opportunities", 50)},
+}
+
+
+def _wanted_children(info: Info, label: Label) -> list[tuple[str, int]]:
+    """The (relation, limit) pairs the selection under a node-by-id field will load; one per field
+    (a second alias with another `first` loads on its own), only with a valid `first`."""
+    wanted = []
+    for name, (relation, default_first) in _BROUGHT_ALONG.get(label, {}).items():
+        fields = children_selected(info, name)
+        if fields:
+            first = fields[0].arguments.get("first", default_first)
+            if isinstance(first, str) and first.isdigit():
+                first = int(first)  # a literal comes as written in the query
+            if isinstance(first, int) and 1 <= first <= MAX_FIRST:
+                wanted.append((relation, first))
+    return wanted
+
+
 async def _by_id(info: Info, label: Label, cls: type[FromRow], raw_id: str, field: str = "id") -> Any:
     key = key_for(label, raw_id)
-    row = await info.context.loaders.node(label).load(key) if key is not None else None
+    if key is None:
+        row = None
+    elif wanted := _wanted_children(info, label):
+        row = await info.context.loaders.node_with_children(label, key, wanted)
+    else:
+        row = await info.context.loaders.node(label).load(key)
     return cls.from_row(row) if row else not_found(field, raw_id, label.value)
 
 
@@ -221,19 +248,23 @@ class Query:
 async def _neighborhood(info: Info, label: Label, key: str, raw_id: str, depth: int, limit: int) -> NeighborhoodResult:
     db = info.context.db
     labels = [x.value for x in api_graph.PUBLIC_LABELS]
-    start = await db.read("neighborhood_start", api_graph.neighborhood_start(label), {"key": key, "labels": labels})
+    row_cap = limit * 4
+    start = await db.read("neighborhood_start", api_graph.neighborhood_start(label),
+                          {"key": key, "labels": labels, "limit": row_cap})
     if not start:
         return not_found("id", raw_id, "node")
     nodes: dict[str, GraphNode] = {start[0]["eid"]: _graph_node(start[0], 0)}
     edges: dict[str, GraphEdge] = {}
     frontier = [start[0]["eid"]]
     truncated = False
-    row_cap = limit * 4
     for level in range(1, depth + 1):
         if not frontier:
             break
-        rows = await db.read("neighborhood_level", api_graph.NEIGHBORHOOD_LEVEL,
-                             {"frontier": frontier, "labels": labels, "limit": row_cap})
+        if level == 1:
+            rows = start[0]["first_level"]  # the start's query brought its first level along
+        else:
+            rows = await db.read("neighborhood_level", api_graph.NEIGHBORHOOD_LEVEL,
+                                 {"frontier": frontier, "labels": labels, "limit": row_cap})
         truncated = truncated or len(rows) >= row_cap
         frontier = []
         for row in rows:

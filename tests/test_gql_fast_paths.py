@@ -78,3 +78,24 @@ WITH a MATCH (o:Opportunity {id: 'a1-o2'}) SET o.close_date = date('2026-02-03')
 ])
 def test_cypher_temporal_strings_parse_back(text: str, value: object) -> None:
     assert parse_temporal(text) == value
+
+
+ACCOUNT_FIELDS = """id name contacts(first: 1) { id name } opportunities(first: 2, open: true) { id stage }
+  also: opportunities(first: 1) { id }"""
+
+
+@pytest.mark.parametrize("caller, account", [("admin", "a1"), ("alice", "a2"), ("bob", "b1"), ("bob", "a1")])
+def test_an_account_by_id_brings_its_lists_in_one_query_with_the_loaders_answers(as_, caller: str,
+                                                                                account: str) -> None:
+    client = as_(caller)
+    fast = client.post(f'{{ account(id: "{account}") {{ ... on Account {{ {ACCOUNT_FIELDS} }} ... on NotFound {{ missing: id }} }} }}')
+    general = client.post(f'{{ node(id: "{gid("Account", account)}") {{ ... on Account {{ {ACCOUNT_FIELDS} }} }} }}')
+    assert "errors" not in fast.json() and "errors" not in general.json(), (fast.text, general.text)
+    if caller == "bob" and account == "a1":  # another rep's account: not found, in one query
+        assert fast.json()["data"]["account"] == {"missing": "a1"} and general.json()["data"]["node"] is None
+    else:
+        assert fast.json()["data"]["account"] == general.json()["data"]["node"]
+        assert fast.json()["data"]["account"]["contacts"]
+    # node + contacts + the first `opportunities` in one query; the aliased second list loads on its own
+    assert fast.headers["x-kgcrm-cypher-queries"] == ("1" if account == "a1" and caller == "bob" else "2")
+    assert general.headers["x-kgcrm-cypher-queries"] == ("1" if account == "a1" and caller == "bob" else "4")

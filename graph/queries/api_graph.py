@@ -19,13 +19,23 @@ _NODE_FIELDS = (
 )
 
 
+_NEIGHBOUR_MAP = (
+    "{{rid: elementId(r), type: type(r), source: elementId(startNode(r)), target: elementId(endNode(r)), "
+    "eid: elementId({v}), label: [l IN labels({v}) WHERE l IN $labels][0], key: {v}.id, "
+    "name: coalesce({v}.name, {v}.subject, {v}.type, {v}.id), score: {v}.intent_score}}"
+)
+
+
 def neighborhood_start(label: Label) -> str:
-    """The start node of a neighbourhood, if the caller may see it."""
+    """The start node of a neighbourhood, if the caller may see it, with its first level (`first_level`:
+    the rows NEIGHBORHOOD_LEVEL gives for it, at most `$limit`), so depth 1 costs one query."""
     visible = VISIBLE_BY_LABEL[Label(label)]("n")
     return f"""
 MATCH (n:{Label(label)} {{id: $key}})
 WHERE {visible}
-RETURN {_NODE_FIELDS.format(v="n")}
+RETURN {_NODE_FIELDS.format(v="n")},
+       COLLECT {{ MATCH (n)-[r]-(m) WHERE any(l IN labels(m) WHERE l IN $labels) AND {node_visible("m")}
+                 RETURN {_NEIGHBOUR_MAP.format(v="m")} LIMIT $limit }} AS first_level
 """
 
 

@@ -77,7 +77,34 @@ RETURN key, collect({node_map("c", child, "_rel: r {.role, .is_primary, .quantit
 """
 
 
-def about_by_keys(parent: Label, child: Label, *, order_by: str) -> str:
-    """For each parent key, the visible nodes of `child` (Activity, Action, ScoreChange) ABOUT it."""
-    return related_by_keys(parent, RelType.ABOUT, child, outgoing=False, order_by=order_by)
+def children(
+    var: str,
+    rel: RelType,
+    child: Label,
+    *,
+    outgoing: bool,
+    limit_param: str,
+    current_only: bool = False,
+    order_by: str = "c.name",
+) -> str:
+    """A COLLECT subquery of the visible children of `var` over one relationship: the same rows, order and
+    limit (`$<limit_param>`) as one key's list from `related_by_keys`, to embed in a parent's query."""
+    arrow = f"-[r:{RelType(rel)}]->" if outgoing else f"<-[r:{RelType(rel)}]-"
+    current = "r.until IS NULL AND " if current_only else ""
+    child_visible = VISIBLE_BY_LABEL[Label(child)]("c")
+    return (
+        f"COLLECT {{ MATCH ({variable(var)}){arrow}(c:{Label(child)}) WHERE {current}{child_visible} "
+        f"RETURN {node_map('c', child, '_rel: r {.role, .is_primary, .quantity, .unit_price}')} "
+        f"ORDER BY {order_by}, c.id LIMIT ${variable(limit_param)} }}"
+    )
 
+
+def node_with_children(label: Label, collects: list[str]) -> str:
+    """One node by `$key` if the caller may see it, with `children(...)` subqueries as columns child_0, ..."""
+    visible = VISIBLE_BY_LABEL[Label(label)]("n")
+    columns = "".join(f", {c} AS child_{i}" for i, c in enumerate(collects))
+    return f"""
+MATCH (n:{Label(label)} {{id: $key}})
+WHERE {visible}
+RETURN {node_map("n", label)} AS node{columns}
+"""
