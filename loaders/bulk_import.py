@@ -63,6 +63,7 @@ class _RelGroup:
     """Relationships of one (start label, type, end label), keyed by their two ends."""
 
     types: dict[str, str] = field(default_factory=dict)
+    converted: dict[str, bool] = field(default_factory=dict)
     rels: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
@@ -88,6 +89,17 @@ def _python_type(values: list[Any]) -> str:
     if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         return "double"
     return "string"
+
+
+def _needs_cell(spec: PropertySpec) -> bool:
+    """Whether a property's values need `_cell` (strings, numbers and ISO text go to the file as they are)."""
+    return spec.value is not None or spec.type in ("bool", "enum", "date", "datetime")
+
+
+def _has_multiline_values(path: Path, rows: int) -> bool:
+    """Whether a written CSV holds a value with a line break: more breaks than its rows' own `\\r\\n`."""
+    data = path.read_bytes()
+    return data.count(b"\n") != rows or data.count(b"\r") != rows
 
 
 def _cell(value: Any) -> Any:
@@ -127,6 +139,7 @@ class _FileWriter(Loader):
         label = compiled.spec.label
         assert label is not None
         names = list(compiled.spec.properties)
+        plain = [not _needs_cell(spec) for spec in compiled.spec.properties.values()]
         header = [f"id:ID({label.value})", "source", "source_id", "updated_at:datetime"]
         header += [f"{name}:{import_type(spec)}" for name, spec in compiled.spec.properties.items()]
         path = self.out_dir / f"nodes-{compiled.index:02d}-{label.value}.csv"
@@ -135,21 +148,25 @@ class _FileWriter(Loader):
                 self._bar(f"{compiled.spec.file}: node file", compiled.stats.loaded) as bar:
             writer = csv.writer(handle)
             writer.writerow(header)
+            source = self.source
             for batch in self._good(compiled):
-                for record in batch:
-                    props = record[3]
-                    row = [record[1], self.source, record[2], now, *(_cell(props.get(n)) for n in names)]
-                    self._note_multiline(row)
-                    writer.writerow(row)
+                writer.writerows(
+                    [record[1], source, record[2], now,
+                     *(props.get(n) if p else _cell(props.get(n)) for n, p in zip(names, plain))]
+                    for record in batch for props in (record[3],)
+                )
                 compiled.stats.nodes_created += len(batch)
                 bar.update(len(batch))
+        self._note_multiline(path, compiled.stats.nodes_created + 1)
         self.entities += compiled.stats.nodes_created
         self.node_files.append((label, path))
 
     def _collect_relationships(self, compiled: _Compiled, groups: dict[tuple[Label, RelType, Label], _RelGroup]) -> None:
         """Add this file's relationships to their groups, merging repeats as MERGE and `SET +=` would."""
         for position, rule in enumerate(compiled.rules):
-            rule_types = {name: import_type(spec) for name, spec in self._rule_specs(compiled, position).items()}
+            rule_specs = self._rule_specs(compiled, position)
+            rule_types = {name: import_type(spec) for name, spec in rule_specs.items()}
+            rule_converted = {name: _needs_cell(spec) for name, spec in rule_specs.items()}
             for batch in self._good(compiled):
                 for record in batch:
                     if rule.source is not None:
@@ -166,6 +183,7 @@ class _FileWriter(Loader):
                         group = groups[group_key]
                         for name, kind in rule_types.items():
                             group.types.setdefault(name, kind)
+                            group.converted.setdefault(name, rule_converted[name])
                         existing = group.rels.get(ends)
                         if existing is None:
                             group.rels[ends] = dict(props)
@@ -188,16 +206,19 @@ class _FileWriter(Loader):
         with open(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
-            for (start_id, end_id), props in group.rels.items():
-                row = [start_id, end_id, *(_cell(props.get(n)) for n in names)]
-                self._note_multiline(row)
-                writer.writerow(row)
+            converted = [group.converted.get(n, True) for n in names]
+            writer.writerows(
+                [start_id, end_id, *(_cell(props.get(n)) if c else props.get(n) for n, c in zip(names, converted))]
+                for (start_id, end_id), props in group.rels.items()
+            )
+        self._note_multiline(path, len(group.rels) + 1)
         self.entities += len(group.rels)
         self.rel_files.append((rel_type, path))
 
-    def _note_multiline(self, row: list[Any]) -> None:
+    def _note_multiline(self, path: Path, rows: int) -> None:
+        """The importer reads fields with line breaks only when told (and then more slowly)."""
         if not self.multiline:
-            self.multiline = any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in row)
+            self.multiline = _has_multiline_values(path, rows)
 
 
 def _refuse_unless_new(local: LocalNeo4j, database: str) -> None:

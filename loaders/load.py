@@ -497,17 +497,30 @@ class Loader:
                           ) -> Callable[[str], tuple[Label, str] | None]:
         """key -> the (label, id) it names in this input or the graph, or None (dangling)."""
         labels = list(endpoint.label)
+        prefix = self.source + ":"
+        first_of, external_of = self.first, self.external
         if endpoint.resolve == "order" and len(labels) == 1 and labels[0] not in self.aliases:
             # The common case, one label and no aliases: two set lookups. The dicts are filled in place.
-            label, prefix = labels[0], self.source + ":"
-            first, external = self.first[label], self.external[label]
+            label = labels[0]
+            first, external = first_of[label], external_of[label]
 
             def resolve_one(key: str) -> tuple[Label, str] | None:
                 node_id = prefix + key
                 return (label, node_id) if node_id in first or node_id in external else None
 
             return resolve_one
-        first_of, external_of = self.first, self.external
+        if endpoint.resolve == "prefix" and not any(label in self.aliases for label in labels):
+            starts = [(start, label, first_of[label], external_of[label])
+                      for start, label in (endpoint.prefixes or {}).items()]
+
+            def resolve_by_prefix(key: str) -> tuple[Label, str] | None:
+                for start, label, first, external in starts:
+                    if key.startswith(start):
+                        node_id = prefix + key
+                        return (label, node_id) if node_id in first or node_id in external else None
+                return None
+
+            return resolve_by_prefix
 
         def resolve(key: str) -> tuple[Label, str] | None:
             for label, node_id in candidates(key):
@@ -551,13 +564,18 @@ class Loader:
         for compiled in self.files:
             if not compiled.rules or compiled.records is None:
                 continue
-            for record in compiled.records:
-                for ref, key in self._references(compiled, record):
+            records = compiled.records
+            for position, rule in enumerate(compiled.rules):
+                refs = [(rule.target, {key for record in records for key in record[4][position]})]
+                if rule.source is not None:
+                    refs.append((rule.source, {key for record in records for key in record[6]}))
+                for ref, keys in refs:
                     assert ref.candidates is not None
-                    candidates = ref.candidates(key)
-                    if not any(node_id in first[label] for label, node_id in candidates):
-                        for label, node_id in candidates:
-                            wanted[label].add(node_id)
+                    for key in keys:
+                        candidates = ref.candidates(key)
+                        if not any(node_id in first[label] for label, node_id in candidates):
+                            for label, node_id in candidates:
+                                wanted[label].add(node_id)
         for label, ids in wanted.items():
             ordered = sorted(ids)
             for start in range(0, len(ordered), _LOOKUP_CHUNK):
@@ -575,6 +593,8 @@ class Loader:
                 loaded = 0
                 first = self.first[compiled.spec.label] if compiled.spec.label is not None else {}
                 bad = compiled.bad
+                rules = [(position, rule.target.resolve, rule.source.resolve if rule.source is not None else None)
+                         for position, rule in enumerate(compiled.rules)]
                 for record in compiled.records:
                     if record[0] in bad:
                         continue
@@ -583,6 +603,13 @@ class Loader:
                         self._reject(compiled.index, record[0], "", record[2] or "",
                                      f"key {record[2]!r} was rejected in another row")
                         changed = True
+                        continue
+                    if all(
+                        all(resolve_target(key) is not None for key in record[4][position])  # type: ignore[misc]
+                        and (resolve_source is None or all(resolve_source(key) is not None for key in record[6]))
+                        for position, resolve_target, resolve_source in rules
+                    ):
+                        loaded += 1
                         continue
                     dangling = [
                         (ref, key) for ref, key in self._references(compiled, record)

@@ -68,10 +68,10 @@ MATCH (b:{Label(to_label).value} {{id: to_id}})
     arrow = _arrow(rel_type, direction, "r")
     if not with_properties:
         return head + f"MERGE (a){arrow}(b)\n"
-    old = _arrow(rel_type, direction, "old")
+    existing = _arrow(rel_type, direction, "")
     changed = _CHANGED.format(var="r")
-    return head + f"""OPTIONAL MATCH (a){old}(b)
-WITH a, b, row, count(old) > 0 AS existed
+    # An existence check per row, not OPTIONAL MATCH + count(): no grouping by (a, b, row).
+    return head + f"""WITH a, b, row, EXISTS {{ (a){existing}(b) }} AS existed
 MERGE (a){arrow}(b)
 WITH r, row, existed, {changed} AS changed
 SET r += CASE WHEN changed THEN row.props ELSE {{}} END
