@@ -1,7 +1,7 @@
 // The graph view's drawing: a Cytoscape.js canvas of a neighbourhood that grows as nodes are expanded.
 
 import { scoreColor, scoreText } from "./format.js";
-import { FONTS, FONT_FAMILY, GAP, MAX_LABEL_WIDTH, SIDES, placeLabels } from "./labels.js";
+import { FONTS, FONT_FAMILY, GAP, MAX_LABEL_WIDTH, NARROW_WIDTH, SIDES, placeLabels } from "./labels.js";
 import { radialPositions, spacingOf } from "./layout.js";
 
 // The most nodes the view holds; each expansion asks the API for at most EXPAND_LIMIT more.
@@ -52,10 +52,11 @@ function styleAt(zoom) {
       "text-margin-y": valign === "bottom" ? px(GAP) : valign === "top" ? -px(GAP) : 0,
     } });
   }
+  style.push({ selector: "node.narrow", style: { "text-max-width": px(NARROW_WIDTH) } });
   return style;
 }
 
-const SIDE_CLASSES = Object.keys(SIDES).map((side) => `side-${side}`).join(" ");
+const SIDE_CLASSES = `${Object.keys(SIDES).map((side) => `side-${side}`).join(" ")} narrow`;
 
 function nodeData(node) {
   const scored = SCORED.has(node.label);
@@ -127,7 +128,7 @@ export class GraphView {
         const side = sides.get(n.id()) || null;
         if ((this.sides.get(n.id()) || null) === side) return;
         n.removeClass(SIDE_CLASSES);
-        if (side) n.addClass(`side-${side}`);
+        if (side) n.addClass(`side-${side}`); // "r narrow" adds side-r and narrow
       });
     });
     this.sides = sides;

@@ -15,6 +15,7 @@ export const FONTS = {
 };
 export const FONT_FAMILY = "system-ui, -apple-system, Segoe UI, Roboto, DejaVu Sans, sans-serif"; // no quotes: Cytoscape refuses them
 export const MAX_LABEL_WIDTH = 170; // screen pixels; longer names end in an ellipsis
+export const NARROW_WIDTH = 90; // a long name that finds no room is tried again cut to this width
 export const GAP = 3; // screen pixels between a node and its name
 const OUTLINE = 2; // the white halo around names
 const CELL = 64; // grid cell, screen pixels
@@ -28,17 +29,17 @@ const RANK = { Account: 1, Opportunity: 2, User: 3, Product: 4, Campaign: 4, Con
 const widths = new Map();
 let context = null;
 
-/** The drawn width of `text` in `font` (cached: names keep their screen size whatever the zoom). */
-function textWidth(text, font) {
+/** The drawn width of `text` in `font` up to `max` (cached: names keep their screen size whatever the zoom). */
+function textWidth(text, font, max) {
   const key = `${font.size}${font.weight}|${text}`;
   let width = widths.get(key);
   if (width === undefined) {
     context = context || document.createElement("canvas").getContext("2d");
     context.font = `${font.weight} ${font.size}px ${FONT_FAMILY}`;
-    width = Math.min(MAX_LABEL_WIDTH, context.measureText(text).width) + 2 * OUTLINE + 3; // as Cytoscape measures it
+    width = context.measureText(text).width;
     widths.set(key, width);
   }
-  return width;
+  return Math.min(max, width) + 2 * OUTLINE + 3; // as Cytoscape's label box measures it
 }
 
 function fontOf(node) {
@@ -94,7 +95,8 @@ class Grid {
 /**
  * Place names. `nodes`: [{id, label, name, score, x, y, size, start, focus}] with x, y and size in screen pixels;
  * `center`: the middle node's screen position; `width`, `height`: the canvas. Returns Map id -> side for the
- * names drawn (nodes without a name, off screen or without room are absent).
+ * names drawn, `side` or `side narrow` for a long name cut to NARROW_WIDTH (nodes without a name, off screen
+ * or without room are absent).
  */
 export function placeLabels(nodes, center, width, height) {
   const grid = new Grid();
@@ -112,18 +114,27 @@ export function placeLabels(nodes, center, width, height) {
   const placed = new Map();
   for (const n of named) {
     const font = fontOf(n);
-    const w = textWidth(n.name, font);
     const h = font.size * 1.25 + 2 * OUTLINE;
     const inside = (b) => b[0] >= 0 && b[1] >= 0 && b[2] <= width && b[3] <= height;
     const sides = sidesFor(n, center.x, center.y);
-    let chosen = sides.find((side) => {
+    const fits = (w) => (side) => {
       const b = box(side, n.x, n.y, n.size / 2, w, h);
       return inside(b) && !grid.hits(b, n.id);
-    });
+    };
+    let w = textWidth(n.name, font, MAX_LABEL_WIDTH);
+    let chosen = sides.find(fits(w));
+    const narrow = textWidth(n.name, font, NARROW_WIDTH);
+    if (!chosen && narrow < w) {
+      chosen = sides.find(fits(narrow));
+      if (chosen) {
+        w = narrow;
+        chosen = `${chosen} narrow`;
+      }
+    }
     // The middle account is always named (above any node; zoomed far out its neighbours crowd it).
     if (!chosen && n.start) chosen = sides.find((side) => inside(box(side, n.x, n.y, n.size / 2, w, h)));
     if (chosen) {
-      grid.add(box(chosen, n.x, n.y, n.size / 2, w, h), n.id);
+      grid.add(box(chosen.split(" ")[0], n.x, n.y, n.size / 2, w, h), n.id);
       placed.set(n.id, chosen);
     }
   }
