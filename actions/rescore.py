@@ -124,12 +124,21 @@ class IncrementalScorer:
 
     def run_once(self, *, as_of: float | None = None, limit: int | None = None) -> RescoreReport | None:
         """Rescore the queued events (one micro-batch) and mark them done; None when the queue is empty."""
+        clock, cpu = time.perf_counter(), time.process_time()
         events = self.pending(limit)
         if not events:
             return None
         report = self.rescore(events, as_of=as_of)
+        report.timings["pending_s"] = time.perf_counter() - clock - sum(report.timings.values())
+        mark = time.perf_counter()
         note = ",".join(t.model for t in report.tasks) or "no production model"
         self.graph.write(q.MARK_RESCORED, {"ids": report.events, "note": note})
+        report.timings["mark_s"] = time.perf_counter() - mark
+        report.timings["pass_s"] = time.perf_counter() - clock
+        report.timings["cpu_s"] = time.process_time() - cpu
+        # One parseable line per pass (bench/bench_events.py reads them): what took how long.
+        logger.info("pass: %s events, %s affected, %s changes; %s", len(events), sum(t.affected for t in report.tasks),
+                    report.changes, " ".join(f"{k}={v:.4f}" for k, v in sorted(report.timings.items())))
         return report
 
     def rescore(self, events: Sequence[Event], *, as_of: float | None = None) -> RescoreReport:
@@ -184,6 +193,8 @@ class IncrementalScorer:
         layers = int(artifact.hyper["layers"])
         clock = time.perf_counter()
         touched = self._labels_of(sorted({i for e in events for i in e.touched}))
+        _add(timings, "labels_s", time.perf_counter() - clock)
+        clock = time.perf_counter()
         if self.settings.events_cache_seconds > 0:
             cached = self._rescore_cached(version, artifact, network, events, touched, cutoff, timings)
             if cached is not None:
@@ -243,7 +254,9 @@ class IncrementalScorer:
         result = cache.update(inputs, [[i for i in e.touched if i in touched] for e in events])
         _add(timings, "cache_update_s", time.perf_counter() - clock)
         causes = [[events[k].id for k in found] for found in result.reach]
+        clock = time.perf_counter()
         changes = self._changes(version, artifact.task.target, result.neo_ids, result.ids, result.scores, causes)
+        _add(timings, "current_s", time.perf_counter() - clock)
         return TaskRescore(version.task, version.id, len(result.ids), len(inputs), result.ids, result.scores, changes)
 
     def _inputs(self, artifact: ModelArtifact, touched: dict[int, str], cutoff: float) -> dict[int, torch.Tensor]:

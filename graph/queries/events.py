@@ -237,3 +237,9 @@ OPTIONAL CALL (e) {{
 RETURN e.id AS id, e.created_at.epochMillis AS stored_ms, e.rescored_at.epochMillis AS rescored_ms,
        scored_at.epochMillis AS scored_ms, changes, actions
 """
+
+BENCH_BURST_DONE = f"""
+MATCH (e:{Label.ACTIVITY}) WHERE e.id STARTS WITH $prefix AND e.rescored_at IS NOT NULL
+WITH count(e) AS done, max(e.rescored_at) AS last
+RETURN done, last.epochMillis AS last_ms
+"""
