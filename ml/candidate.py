@@ -62,11 +62,23 @@ def graph_clock(graph: Graph) -> float:
     return min(clock.to_native().timestamp(), now)
 
 
-def window_cutoffs(clock: float, horizon_days: float, count: int) -> tuple[list[float], int, int]:
-    """`count` cutoffs one horizon apart, the last one horizon before the clock; and the val/test sizes."""
+def window_cutoffs(
+    clock: float, horizon_days: float, count: int, train_step_days: float | None = None
+) -> tuple[list[float], int, int]:
+    """`count` cutoffs one horizon apart, the last one horizon before the clock; and the val/test sizes.
+
+    With `train_step_days`, the training cutoffs cover the same span more densely (one every that many
+    days): more training rows from the same history. Their label windows overlap each other, never the
+    held-out ones (split_cutoffs checks).
+    """
     last = clock - horizon_days * DAY
     cutoffs = [last - i * horizon_days * DAY for i in range(count)][::-1]
     held_out = 2 if count >= 8 else 1
+    if train_step_days:
+        first, last_train = cutoffs[0], cutoffs[len(cutoffs) - 2 * held_out - 1]
+        steps = int((last_train - first) // (train_step_days * DAY))
+        train = [last_train - i * train_step_days * DAY for i in range(steps + 1)][::-1]
+        cutoffs = train + cutoffs[len(cutoffs) - 2 * held_out:]
     return cutoffs, held_out, held_out
 
 

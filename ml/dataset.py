@@ -16,7 +16,7 @@ from torch_geometric.data import HeteroData
 
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import InvalidInput
-from kgcrm.graph.model import Label
+from kgcrm.graph.model import Label, RelType
 from kgcrm.ml.export import GraphExport
 from kgcrm.ml.features import DAY, Snapshot, degree_features, degree_names, neighbour_aggregates, take_snapshot
 from kgcrm.ml.tasks import Task, TaskRows, task_rows
@@ -173,7 +173,60 @@ def snapshot_data(
         edge_index = torch.from_numpy(np.stack([new_index[key[0]][src], new_index[key[2]][dst]]).astype(np.int64))
         data[edge_type(key)].edge_index = edge_index
         data[edge_type(key, reverse=True)].edge_index = edge_index.flip(0)
+    for name, (src_label, dst_label), (src, dst) in derived_edges(snapshot):
+        if src_label not in new_index or dst_label not in new_index:
+            continue
+        edge_index = torch.from_numpy(np.stack([new_index[src_label][src], new_index[dst_label][dst]]).astype(np.int64))
+        data[src_label.value, name, dst_label.value].edge_index = edge_index
+        if src_label != dst_label:
+            data[dst_label.value, f"rev_{name}", src_label.value].edge_index = edge_index.flip(0)
     return data, new_index
+
+
+# Committee roles that get a relationship type of their own in the GNN's graph.
+KEY_ROLES = ("champion",)
+# A contact who joined within this many days before the cutoff is also linked by `works_at_recent`.
+RECENT_JOIN_DAYS = 90.0
+
+
+def derived_edges(snapshot: Snapshot) -> list[tuple[str, tuple[Label, Label], tuple[np.ndarray, np.ndarray]]]:
+    """Relationships the GNN reads beside the stored ones, derived from the snapshot (so point in time too).
+
+    `role_in_<role>`: a contact's committee seats of a key role, so that "the champion of a won deal" is
+    one message away from the contact instead of being averaged with every seat it ever had.
+    `works_at_recent`: employments that started within RECENT_JOIN_DAYS, so that the few newcomers (a
+    champion arriving from a won customer) are aggregated apart from the whole roster.
+    `sibling_of`: accounts under the same parent (both directions), so that a sister's purchase is two
+    hops away (sister's deal -> sister -> account) instead of three. Models saved before these existed
+    have no layers for them and ignore them.
+    """
+    out = []
+    role_key = (Label.CONTACT, RelType.ROLE_IN, Label.OPPORTUNITY)
+    if role_key in snapshot.kinds and role_key in snapshot.edges:
+        src, dst = snapshot.edges[role_key]
+        kinds = np.asarray(snapshot.kinds[role_key]).astype(str)
+        for role in KEY_ROLES:
+            chosen = np.char.lower(kinds) == role
+            out.append((f"role_in_{role}", (Label.CONTACT, Label.OPPORTUNITY), (src[chosen], dst[chosen])))
+    works_key = (Label.CONTACT, RelType.WORKS_AT, Label.ACCOUNT)
+    if works_key in snapshot.starts and works_key in snapshot.edges:
+        src, dst = snapshot.edges[works_key]
+        age = (snapshot.cutoff - snapshot.starts[works_key]) / DAY
+        recent = age <= RECENT_JOIN_DAYS  # NaN (unknown start) compares False
+        out.append(("works_at_recent", (Label.CONTACT, Label.ACCOUNT), (src[recent], dst[recent])))
+    family_key = (Label.ACCOUNT, RelType.SUBSIDIARY_OF, Label.ACCOUNT)
+    if family_key in snapshot.edges:
+        child, parent = snapshot.edges[family_key]
+        order = np.argsort(parent, kind="stable")
+        child, parent = child[order], parent[order]
+        starts = np.searchsorted(parent, parent, side="left")
+        ends = np.searchsorted(parent, parent, side="right")
+        sizes = ends - starts
+        a = np.repeat(child, sizes)
+        b = child[np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])] if len(child) else child
+        keep = a != b
+        out.append(("sibling_of", (Label.ACCOUNT, Label.ACCOUNT), (a[keep], b[keep])))
+    return out
 
 
 def _align(x: np.ndarray, have: list[str], want: list[str], fill: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import torch
 
 from kgcrm.graph.model import Label, RelType
 from kgcrm.ml.artifact import ModelArtifact
+from kgcrm.ml.dataset import KEY_ROLES
 from kgcrm.ml.export import GraphExport
 from kgcrm.ml.features import DAY, Snapshot
 from kgcrm.ml.inference import Prepared, logits_of
@@ -68,9 +69,11 @@ def driver_groups(target: Label, node_types: list[str]) -> list[Group]:
         Group("connections", {t: _degree_column}),
     ]
     if Label.CONTACT.value in node_types:
-        groups.append(Group("contact_history", {Label.CONTACT.value: lambda n: _tenure_column(n) or _degree_column(n)}))
+        # A contact's history: how long it has been here, its seats, and the key roles it held on deals.
+        groups.append(Group("contact_history", {Label.CONTACT.value: lambda n: _tenure_column(n) or _degree_column(n)},
+                            (*(f"role_in_{role}" for role in KEY_ROLES), "works_at_recent")))
     if target == Label.ACCOUNT:
-        groups.append(Group("related_accounts", {}, (RelType.SUBSIDIARY_OF.value.lower(),)))
+        groups.append(Group("related_accounts", {}, (RelType.SUBSIDIARY_OF.value.lower(), "sibling_of")))
     for other, key in ((Label.OPPORTUNITY, "deals"), (Label.ACCOUNT, "account"), (Label.USER, "owner"),
                        (Label.PRODUCT, "products"), (Label.CAMPAIGN, "campaigns")):
         if other != target and other.value in node_types:

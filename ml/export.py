@@ -64,6 +64,10 @@ REL_SPECS: tuple[tuple[Label, RelType, Label, str | None, str | None], ...] = (
 
 EdgeKey = tuple[Label, RelType, Label]
 
+# Relationships whose kind (a string property) is exported too: a buying-committee role says who a
+# contact was on a deal (the champion of a won deal is a different person from one of its users).
+REL_KINDS: dict[EdgeKey, str] = {(Label.CONTACT, RelType.ROLE_IN, Label.OPPORTUNITY): "role"}
+
 
 @dataclass
 class NodeTable:
@@ -89,6 +93,8 @@ class EdgeTable:
     dst: np.ndarray
     start: np.ndarray
     end: np.ndarray
+    # The relationship's kind (REL_KINDS), '' unknown; None where the type has no kind.
+    kind: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.src)
@@ -148,7 +154,8 @@ def export_graph(
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="export") as pool:
         node_futures = {label: pool.submit(_read_one, graph, q.export_nodes(label, NODE_COLUMNS.get(label, ())))
                         for label in labels}
-        rel_futures = [pool.submit(_read_one, graph, q.export_relationships(*spec)) for spec in specs]
+        rel_futures = [pool.submit(_read_one, graph, q.export_relationships(*spec, kind=REL_KINDS.get(spec[:3])))
+                       for spec in specs]
         node_records = {label: future.result() for label, future in node_futures.items()}
         rel_records = [future.result() for future in rel_futures]
 
@@ -186,6 +193,7 @@ def export_graph(
             dst=dst_rows[known],
             start=np.asarray(rec["start"], dtype=np.float64)[known],
             end=np.asarray(rec["end"], dtype=np.float64)[known],
+            kind=np.asarray(rec["kind"], dtype=object)[known] if "kind" in rec else None,
         )
     export = GraphExport(nodes=nodes, edges=edges)
     seconds = time.perf_counter() - started

@@ -9,7 +9,7 @@ nodes they touch rather than kept as graph nodes: the events matter, not the eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -34,6 +34,10 @@ class Snapshot:
     own: dict[Label, np.ndarray]
     own_names: dict[Label, list[str]]
     edges: dict[EdgeKey, tuple[np.ndarray, np.ndarray]]
+    # Per relationship alive in `edges`, its kind where the export has one (a committee role).
+    kinds: dict[EdgeKey, np.ndarray] = field(default_factory=dict)
+    # Per relationship alive in `edges`, when it started (epoch s, NaN unknown).
+    starts: dict[EdgeKey, np.ndarray] = field(default_factory=dict)
 
 
 def node_times(export: GraphExport, label: Label) -> np.ndarray:
@@ -51,19 +55,22 @@ def take_snapshot(export: GraphExport, cutoff: float) -> Snapshot:
     for label in export.nodes:
         created = node_times(export, label)
         alive[label] = np.isnan(created) | (created < cutoff)
-    edges = {}
+    edges, kinds, starts = {}, {}, {}
     for key, table in export.edges.items():
         src_label, _, dst_label = key
         ok = alive[src_label][table.src] & alive[dst_label][table.dst]
         ok &= np.isnan(table.start) | (table.start < cutoff)
         ok &= np.isnan(table.end) | (table.end > cutoff)
         edges[key] = (table.src[ok], table.dst[ok])
+        starts[key] = table.start[ok]
+        if getattr(table, "kind", None) is not None:
+            kinds[key] = table.kind[ok]
     own, names = {}, {}
     for label in export.nodes:
         if label == Label.ACTIVITY:
             continue
         own[label], names[label] = _own_features(export, label, cutoff, edges)
-    return Snapshot(cutoff, alive, own, names, edges)
+    return Snapshot(cutoff, alive, own, names, edges, kinds, starts)
 
 
 def _own_features(

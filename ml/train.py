@@ -17,7 +17,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from kgcrm.ml.baselines import Scores
-from kgcrm.ml.dataset import PointInTimeDataset, to_hetero_data
+from kgcrm.ml.dataset import PointInTimeDataset, edge_type, to_hetero_data
 from kgcrm.ml.metrics import auroc
 from kgcrm.ml.model import IntentGNN
 from kgcrm.ml.sampler import NeighbourSampler
@@ -42,6 +42,8 @@ class GnnConfig:
     full_batch_max_nodes: int = 2_000_000
     batch_size: int = 2048
     fanouts: tuple[int, ...] = (15, 10)
+    # Read the derived relationships too (dataset.derived_edges: key committee roles, sister accounts).
+    derived_edges: bool = True
 
 
 def seed_everything(seed: int) -> None:
@@ -81,6 +83,9 @@ def fit_gnn(dataset: PointInTimeDataset, config: GnnConfig = GnnConfig()) -> Tra
     graphs = {split: [to_hetero_data(dataset, part) for part in parts] for split, parts in dataset.parts.items()}
     first = graphs["train"][0]
     edge_types = sorted({et for gs in graphs.values() for g in gs for et in g.edge_types})
+    if not config.derived_edges:
+        stored = {edge_type(key, reverse) for key in dataset.export.edges for reverse in (False, True)}
+        edge_types = [et for et in edge_types if et in stored]
     in_dims = {t: first[t].x.shape[1] for t in first.node_types}
     model = IntentGNN(
         in_dims, edge_types, target,

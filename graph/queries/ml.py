@@ -52,16 +52,19 @@ def export_nodes(label: Label, columns: Sequence[tuple[str, str]]) -> str:
 
 
 def export_relationships(
-    src: Label, rel: RelType, dst: Label, start: str | None = None, end: str | None = None
+    src: Label, rel: RelType, dst: Label, start: str | None = None, end: str | None = None,
+    kind: str | None = None,
 ) -> str:
-    """One record: two parallel lists of internal ids (source, target) and the validity times."""
+    """One record: two parallel lists of internal ids (source, target), the validity times and, with
+    `kind`, that string property of each relationship ('' where absent)."""
     src, rel, dst = Label(src), RelType(rel), Label(dst)
     start_col = _time(f"r.{start}") if start else "$nan"
     end_col = _time(f"r.{end}") if end else "$nan"
+    kind_col = f",\n       collect({_string(f'r.{kind}')}) AS kind" if kind else ""
     return (
         f"MATCH (a:{src.value})-[r:{rel.value}]->(b:{dst.value})\n"
         f"RETURN collect(id(a)) AS src, collect(id(b)) AS dst,\n"
-        f"       collect({start_col}) AS start, collect({end_col}) AS end"
+        f"       collect({start_col}) AS start, collect({end_col}) AS end{kind_col}"
     )
 
 
