@@ -135,17 +135,69 @@ def check_and_warm(url: str, mix: dict[str, dict[str, Any]], rounds: int) -> Non
                     raise SystemExit(f"bench_api: {name} failed: {response.status_code} {body}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of a process and its direct children (uvicorn's worker processes)."""
+    children = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split()
+    return _cpu_seconds(root) + sum(_cpu_seconds(int(c)) for c in children)
+
+
 def load(node_modules: Path, url: str, requests: list[dict[str, Any]], connections: int, duration: int,
-         run_id: str) -> dict[str, Any]:
+         run_id: str, cpu_of: dict[str, int] | None = None) -> dict[str, Any]:
+    """One autocannon run; with `cpu_of` (name -> pid) it adds each process tree's CPU ms per request, and
+    the load generator's own (`client`), so a saturated client or a CPU-bound server shows."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump({"url": url, "connections": connections, "duration": duration, "requests": requests,
                    "runId": run_id}, handle)
+    cpu_before = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_of or {}).items()}
+    client_before = os.times()
     try:
         out = subprocess.run(["node", str(REPO / "bench" / "api_load.js"), handle.name], check=True,
                              capture_output=True, text=True, env={**os.environ, "NODE_PATH": str(node_modules)})
     finally:
         os.unlink(handle.name)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    client_after = os.times()
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    total = max(1, result["total"])
+    if cpu_of:
+        result["cpu_ms"] = {name: 1000 * (_tree_cpu_seconds(pid) - cpu_before[name]) / total
+                            for name, pid in cpu_of.items()}
+        result["cpu_ms"]["client"] = 1000 * (client_after.children_user + client_after.children_system
+                                             - client_before.children_user - client_before.children_system) / total
+    return result
+
+
+def serve(settings: Settings, api_port: int, workers: int) -> subprocess.Popen[bytes]:
+    """`kgcrm serve` in production mode with `workers` processes, once /readyz answers."""
+    env = {**os.environ, "NEO4J_URI": settings.neo4j_uri, "NEO4J_PASSWORD": PASSWORD,
+           "KGCRM_API_PRODUCTION": "true", "KGCRM_API_KEY_CACHE_SECONDS": "30"}
+    server = subprocess.Popen([sys.executable, "-m", "kgcrm", "serve", "--port", str(api_port),
+                               "--workers", str(workers)], env=env, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.terminate()
+            raise SystemExit("bench_api: the API did not start")
+        time.sleep(0.2)
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    server.wait(timeout=30)
 
 
 def main() -> None:
@@ -156,13 +208,16 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=None, help="seconds per load run (default 10)")
     parser.add_argument("--runs", type=int, default=None, help="runs per connection count; the median is reported")
     parser.add_argument("--connections", default="1,8,32")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (kgcrm serve --workers)")
+    parser.add_argument("--workers", default="1",
+                        help="uvicorn worker processes (kgcrm serve --workers); a list such as 1,2 measures each "
+                             "on the same graph")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     accounts = args.accounts or (500 if args.quick else 5000)
     duration = args.duration or (3 if args.quick else 10)
     runs = args.runs or (1 if args.quick else 3)
     connection_counts = [int(c) for c in args.connections.split(",")]
+    worker_counts = [int(w) for w in args.workers.split(",")]
 
     node_modules = install_autocannon()
     neo4j_port, api_port = free_port(), free_port()
@@ -173,9 +228,11 @@ def main() -> None:
     )
     neo4j = LocalNeo4j(settings)
     server: subprocess.Popen[bytes] | None = None
+    measured: dict[int, tuple[dict[int, list[dict[str, Any]]], dict[str, dict[str, Any]]]] = {}
     try:
         print(f"starting Neo4j on port {neo4j_port}", file=sys.stderr)
         neo4j.start()
+        neo4j_pid = neo4j.running_pid()
         with Graph(settings) as graph:
             apply_migrations(graph)
             began = time.perf_counter()
@@ -186,38 +243,32 @@ def main() -> None:
                 "manager": create_api_key(graph, role="manager", user_id="m-00", name="bench").secret_key,
                 "ingest": create_api_key(graph, role="ingest", name="bench").secret_key,
             }
-        env = {**os.environ, "NEO4J_URI": settings.neo4j_uri, "NEO4J_PASSWORD": PASSWORD,
-               "KGCRM_API_PRODUCTION": "true", "KGCRM_API_KEY_CACHE_SECONDS": "30"}
-        server = subprocess.Popen([sys.executable, "-m", "kgcrm", "serve", "--port", str(api_port),
-                                   "--workers", str(args.workers)], env=env, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("bench_api: the API did not start")
-            time.sleep(0.2)
         mix = request_mix(keys, rep_book)
-        check_and_warm(url, mix, rounds=20)
         load_before = os.getloadavg()
-        results: dict[int, list[dict[str, Any]]] = {}
-        for connections in connection_counts:
-            results[connections] = []
-            for run in range(runs):
-                result = load(node_modules, url, list(mix.values()), connections, duration, f"mix-{connections}-{run}")
-                results[connections].append(result)
-                print(f"{connections} connections, run {run + 1}: {json.dumps(result)}", file=sys.stderr)
-        per_request = {name: load(node_modules, url, [template], max(connection_counts), duration, f"one-{i}")
-                       for i, (name, template) in enumerate(mix.items())}
+        for workers in worker_counts:
+            server = serve(settings, api_port, workers)
+            check_and_warm(url, mix, rounds=20 * workers)
+            cpu_of = {"api": server.pid, **({"neo4j": neo4j_pid} if neo4j_pid else {})}
+            results: dict[int, list[dict[str, Any]]] = {}
+            for connections in connection_counts:
+                results[connections] = []
+                for run in range(runs):
+                    result = load(node_modules, url, list(mix.values()), connections, duration,
+                                  f"mix-{workers}-{connections}-{run}", cpu_of)
+                    results[connections].append(result)
+                    print(f"{workers} worker(s), {connections} connections, run {run + 1}: {json.dumps(result)}",
+                          file=sys.stderr)
+            per_request = {name: load(node_modules, url, [template], max(connection_counts), duration,
+                                      f"one-{workers}-{i}", cpu_of)
+                           for i, (name, template) in enumerate(mix.items())}
+            stop(server)
+            server = None
+            measured[workers] = (results, per_request)
         load_after = os.getloadavg()
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            stop(server)
         neo4j.stop()
         shutil.rmtree(neo4j.instance_dir, ignore_errors=True)
 
@@ -231,21 +282,34 @@ def main() -> None:
           "100 reps under 10 managers)")
     print(f"- machine: {_machine()}, shared with other work; load average {load_before[0]:.1f} before, "
           f"{load_after[0]:.1f} after")
-    print(f"- median of {runs} run(s) of {duration} s each:")
-    print()
-    print("| connections | req/s | p50 ms | p99 ms | errors / non-2xx |")
-    print("|---|---|---|---|---|")
-    for connections, rows in results.items():
-        print(f"| {connections} | {statistics.median(r['requests_per_second'] for r in rows):.0f} "
-              f"| {statistics.median(r['p50_ms'] for r in rows):.0f} | {statistics.median(r['p99_ms'] for r in rows):.0f} "
-              f"| {sum(r['errors'] + r['timeouts'] for r in rows)} / {sum(r['non_2xx'] for r in rows)} |")
-    print()
-    print(f"Each request alone at {max(connection_counts)} connections (one run):")
-    print()
-    print("| request | req/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|")
-    for name, r in per_request.items():
-        print(f"| {name} | {r['requests_per_second']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} |")
+    print(f"- median of {runs} run(s) of {duration} s each; CPU ms per request of the API processes, Neo4j and "
+          "the load generator (autocannon) during the run")
+    for workers, (results, per_request) in measured.items():
+        print()
+        print(f"{workers} worker process(es):")
+        print()
+        print("| connections | req/s | p50 ms | p99 ms | errors / non-2xx | CPU ms/req: API / Neo4j / client |")
+        print("|---|---|---|---|---|---|")
+        for connections, rows in results.items():
+            print(f"| {connections} | {statistics.median(r['requests_per_second'] for r in rows):.0f} "
+                  f"| {statistics.median(r['p50_ms'] for r in rows):.0f} "
+                  f"| {statistics.median(r['p99_ms'] for r in rows):.0f} "
+                  f"| {sum(r['errors'] + r['timeouts'] for r in rows)} / {sum(r['non_2xx'] for r in rows)} "
+                  f"| {_cpu_cell(rows)} |")
+        print()
+        print(f"Each request alone at {max(connection_counts)} connections (one run):")
+        print()
+        print("| request | req/s | p50 ms | p99 ms | CPU ms/req: API / Neo4j / client |")
+        print("|---|---|---|---|---|")
+        for name, r in per_request.items():
+            print(f"| {name} | {r['requests_per_second']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} "
+                  f"| {_cpu_cell([r])} |")
+
+
+def _cpu_cell(rows: list[dict[str, Any]]) -> str:
+    parts = [statistics.median(r.get("cpu_ms", {}).get(name, float("nan")) for r in rows)
+             for name in ("api", "neo4j", "client")]
+    return " / ".join(f"{p:.1f}" for p in parts)
 
 
 if __name__ == "__main__":
