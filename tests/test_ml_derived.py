@@ -68,3 +68,29 @@ def test_dense_training_cutoffs_never_reach_into_the_held_out_labels() -> None:
     assert len(split["train"]) > 8 and np.allclose(np.diff(split["train"]), 7 * DAY)
     assert max(split["train"]) + 30 * DAY <= min(split["val"])
     assert split["val"] == window_cutoffs(400 * DAY, 30, 12)[0][8:10]
+
+
+def test_a_model_saved_before_the_derived_relationships_scores_as_before() -> None:
+    """Models trained without them have no layers for them: the extra relationship types change nothing."""
+    import torch
+
+    from kgcrm.ml.dataset import edge_type, snapshot_data
+    from kgcrm.ml.model import IntentGNN
+
+    export = _export()
+    snapshot = take_snapshot(export, T)
+    labels = [Label.ACCOUNT, Label.CONTACT, Label.OPPORTUNITY]
+    norm = {label: (0.0, 1.0) for label in labels}
+    data, _ = snapshot_data(snapshot, labels, norm)
+    stored = {edge_type(key, reverse) for key in export.edges for reverse in (False, True)}
+    assert set(data.edge_types) - stored == {
+        ("Contact", "role_in_champion", "Opportunity"), ("Opportunity", "rev_role_in_champion", "Contact"),
+        ("Contact", "works_at_recent", "Account"), ("Account", "rev_works_at_recent", "Contact"),
+        ("Account", "sibling_of", "Account"),
+    }
+    torch.manual_seed(0)
+    old = IntentGNN({t: data[t].x.shape[1] for t in data.node_types}, sorted(stored & set(data.edge_types)), "Account").eval()
+    with torch.no_grad():
+        everything = old(data.x_dict, data.edge_index_dict)
+        stored_only = old(data.x_dict, {et: ei for et, ei in data.edge_index_dict.items() if et in stored})
+    assert torch.equal(everything, stored_only)
