@@ -89,8 +89,9 @@ def _attempts(graph: Graph) -> dict[str, int]:
 def test_receiver_outage_across_a_dispatcher_restart_then_recovery_delivers_each_action_exactly_once(
     graph: Graph, flaky_receiver: FlakyReceiver
 ) -> None:
-    settings = _settings(graph, flaky_receiver.url, webhook_max_attempts=50, webhook_backoff_seconds=0.3,
-                         webhook_backoff_max_seconds=0.6)
+    # Backoff long enough that a loaded machine's slow dispatch rounds cannot spend all attempts while down.
+    settings = _settings(graph, flaky_receiver.url, webhook_max_attempts=100, webhook_backoff_seconds=1.0,
+                         webhook_backoff_max_seconds=2.0)
     ids = _outbox(graph, settings, 20)
     # The receiver is down: every attempt is refused; the first dispatcher retries, then "crashes" (is dropped).
     with Dispatcher(graph, settings) as first:

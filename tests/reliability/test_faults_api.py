@@ -178,7 +178,7 @@ def test_api_killed_mid_stream_loses_no_acknowledged_event_and_retries_store_eac
     assert ndjson.unacked and graphql.unacked  # the kill really cut requests off
 
     # Every acknowledged event is stored exactly once, with its relationship.
-    stored = _stored(graph, "kf-")
+    stored = first_stored = _stored(graph, "kf-")
     acked = ndjson.acked | graphql.acked
     assert acked <= set(stored), sorted(acked - set(stored))[:10]
     assert all(stored[i] == 1 for i in acked)
@@ -198,6 +198,9 @@ def test_api_killed_mid_stream_loses_no_acknowledged_event_and_retries_store_eac
         assert again.json()["duplicates"] == len(everything)
     stored = _stored(graph, "kf-")
     assert set(stored) == set(everything) and all(about == 1 for about in stored.values())
+    print(f"acknowledged before the kill: {len(ndjson.acked)} NDJSON + {len(graphql.acked)} recordActivity; "
+          f"unacknowledged: {len(ndjson.unacked)} + {len(graphql.unacked)}, of which stored before the kill "
+          f"{len(set(retry) & set(first_stored))}; after the retries {len(stored)} events, each once")
     dup = graph.read("MATCH (e:Activity) WHERE e.id STARTS WITH 'kf-' WITH e.id AS id, count(*) AS c WHERE c > 1 "
                      "RETURN count(*) AS n")[0]["n"]
     assert dup == 0
