@@ -159,6 +159,9 @@ class _Rule:
     props: list[tuple[str, ColumnGetter]]
     replace: bool
     temporal: _Temporal
+    # True when no other rule of the mapping can make this rule's relationships at this rule's nodes:
+    # then a node created by this load has none to replace, and its delete is skipped.
+    alone: bool = False
 
 
 @dataclass
@@ -238,6 +241,8 @@ class Loader:
         self.rejected_ids: dict[Label, set[str]] = defaultdict(set)
         # label -> ids found in the graph (loaded before) that this input refers to.
         self.external: dict[Label, set[str]] = defaultdict(set)
+        # label -> ids of the nodes this run created (they have no relationships from earlier loads).
+        self.created: dict[Label, set[str]] = defaultdict(set)
         # (label, id) -> the later rows whose values differ from the first row with that key.
         self.conflicts: dict[tuple[Label, str], list[tuple[int, int]]] = defaultdict(list)
         self.bad: set[tuple[int, int]] = set()
@@ -465,10 +470,40 @@ class Loader:
         """Give every reference its candidate and resolve functions, built once (set lookups per key)."""
         for compiled in self.files:
             for rule in compiled.rules:
+                rule.alone = self._alone(compiled, rule)
                 for ref in (rule.target, rule.source):
                     if ref is not None:
                         ref.candidates = self._candidate_function(ref.endpoint)
                         ref.resolve = self._resolve_function(ref.endpoint, ref.candidates)
+
+    @staticmethod
+    def _ends(compiled: _Compiled, rule: _Rule) -> tuple[set[Label], set[Label]]:
+        """The labels a rule's relationships may start and end at."""
+        if rule.source is not None:
+            return set(rule.source.endpoint.labels), set(rule.target.endpoint.labels)
+        own, other = {compiled.spec.label}, set(rule.target.endpoint.labels)
+        return (own, other) if rule.direction == "out" else (other, own)  # type: ignore[return-value]
+
+    def _alone(self, compiled: _Compiled, rule: _Rule) -> bool:
+        """Whether only `rule` can make relationships of its type at its own nodes toward its target labels.
+
+        A rule of another file anchored at the same label and side writes only at that file's nodes
+        (a node is written from the file that defines it), so it does not count.
+        """
+        if rule.source is not None or not rule.replace:
+            return False
+        start, end = self._ends(compiled, rule)
+        for other_file in self.files:
+            for other in other_file.rules:
+                if other is rule or other.rel_type != rule.rel_type:
+                    continue
+                if (other.source is None and other_file.index != compiled.index
+                        and other_file.spec.label == compiled.spec.label and other.direction == rule.direction):
+                    continue
+                other_start, other_end = self._ends(other_file, other)
+                if start & other_start and end & other_end:
+                    return False
+        return True
 
     def _candidate_function(self, endpoint: Endpoint) -> Callable[[str], list[tuple[Label, str]]]:
         """key -> the (label, id) pairs it may name, in the order they are tried."""
@@ -674,6 +709,7 @@ class Loader:
                     record, _ = results[0]
                     compiled.stats.nodes_created += record[0]["created"]
                     compiled.stats.nodes_updated += record[0]["updated"]
+                    self.created[label].update(record[0]["created_ids"])
                     bar.update(size)
 
     def _write_relationships(self) -> None:
@@ -706,6 +742,9 @@ class Loader:
             resolve_source = rule.source.resolve if rule.source is not None else None
             assert resolve_target is not None
             own_label = compiled.spec.label
+            # A node this run created has no relationships to replace (none from earlier loads, and
+            # no other rule makes these): its delete would find nothing.
+            created = self.created[own_label] if rule.alone and own_label is not None else set()
             for record in batch:
                 keys = record[4][position]
                 if resolve_source is not None:
@@ -716,7 +755,7 @@ class Loader:
                 if len(keys) == 1:
                     to_label, to_id = resolve_target(keys[0])  # type: ignore[misc]
                     grouped[(from_label, to_label)].append({"from": from_id, "to": [to_id], "props": props})
-                    if rule.replace:
+                    if rule.replace and from_id not in created:
                         keep_rows.append({"from": from_id, "keep": [to_id]})
                     continue
                 targets: dict[Label, list[str]] = defaultdict(list)
@@ -725,7 +764,7 @@ class Loader:
                     targets[label].append(node_id)
                 for to_label, ids in targets.items():
                     grouped[(from_label, to_label)].append({"from": from_id, "to": ids, "props": props})
-                if rule.replace:
+                if rule.replace and from_id not in created:
                     keep_rows.append({"from": from_id, "keep": [i for ids in targets.values() for i in ids]})
             if keep_rows:
                 query = q.delete_replaced_relationships(

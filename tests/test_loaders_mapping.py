@@ -251,3 +251,42 @@ def test_an_empty_file_or_a_header_with_bad_bytes_is_fatal(tmp_path: Path) -> No
     bad.write_bytes(b"id,n\xe4me\n1,x\n")
     with pytest.raises(LoadFailed, match="header row is not valid UTF-8"):
         open_csv(bad, ",")
+
+
+def test_a_replace_rule_skips_its_delete_on_new_nodes_only_when_no_other_rule_makes_that_relationship(tmp_path: Path) -> None:
+    from kgcrm.loaders.load import LoadOptions, Loader
+
+    def alone(text: str) -> dict[tuple[str, str, str], bool]:
+        loader = Loader(None, parse_mapping(text, "m.yml"), FIXTURES / "custom",
+                        LoadOptions(dry_run=True, rejects_path=tmp_path / "rejects.csv"))
+        loader.run()
+        return {(c.spec.file, r.rel_type.value, r.target.endpoint.column): r.alone for c in loader.files for r in c.rules}
+
+    base = (FIXTURES / "custom" / "mapping.yml").read_text("utf-8")
+    assert alone(base)[("people.csv", "WORKS_AT", "company_id")] is True
+    # A second WORKS_AT from the same contacts to accounts: each rule's delete must see the other's relationships.
+    doubled = base.replace("""    relationships:
+      - type: WORKS_AT
+""", """    relationships:
+      - type: WORKS_AT
+        column: company_id
+        to: Account
+      - type: WORKS_AT
+""")
+    assert doubled != base
+    flags = alone(doubled)
+    assert flags[("people.csv", "WORKS_AT", "company_id")] is False
+    assert flags[("deals.csv", "FOR_ACCOUNT", "company_id")] is True
+    # Made from the other end (an Account file's rule pointing at contacts) counts too.
+    reverse = base.replace("""    properties:
+      name: company
+""", """    relationships:
+      - type: WORKS_AT
+        column: company_id
+        to: Contact
+        direction: in
+    properties:
+      name: company
+""")
+    assert reverse != base
+    assert alone(reverse)[("people.csv", "WORKS_AT", "company_id")] is False

@@ -29,7 +29,7 @@ FOREACH (k IN CASE WHEN changed THEN $dates ELSE [] END | SET {var}[k] = date(ro
 
 
 def upsert_nodes(label: Label) -> str:
-    """Rows {id, source_id, props}, $datetimes, $dates: create or update nodes; how many were created and updated."""
+    """Rows {id, source_id, props}, $datetimes, $dates: create or update nodes; how many were created and updated, and the created ids."""
     label = Label(label).value
     changed = _CHANGED.format(var="n")
     return f"""
@@ -42,7 +42,8 @@ SET n += CASE WHEN changed THEN row.props ELSE {{}} END,
     n.source = coalesce(n.source, $source),
     n.source_id = row.source_id
 {_SET_TEMPORALS.format(var="n")}RETURN count(CASE WHEN created THEN 1 END) AS created,
-       count(CASE WHEN changed AND NOT created THEN 1 END) AS updated
+       count(CASE WHEN changed AND NOT created THEN 1 END) AS updated,
+       collect(CASE WHEN created THEN n.id END) AS created_ids
 """
 
 
