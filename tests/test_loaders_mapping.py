@@ -290,3 +290,23 @@ def test_a_replace_rule_skips_its_delete_on_new_nodes_only_when_no_other_rule_ma
 """)
     assert reverse != base
     assert alone(reverse)[("people.csv", "WORKS_AT", "company_id")] is False
+
+
+def test_batches_prepared_ahead_arrive_in_order_and_a_failure_while_preparing_reaches_the_writer() -> None:
+    from kgcrm.loaders.load import _prepared_ahead
+
+    assert list(_prepared_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("bad batch")
+
+    seen = []
+    with pytest.raises(ValueError, match="bad batch"):
+        for item in _prepared_ahead(failing()):
+            seen.append(item)
+    assert seen == [1]
+    # A writer that stops early (Neo4j failed) stops the preparing thread too.
+    ahead = _prepared_ahead(iter(range(1000)), depth=2)
+    assert next(ahead) == 0
+    ahead.close()
