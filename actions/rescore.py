@@ -159,7 +159,7 @@ class IncrementalScorer:
         if changes:
             report.applied = apply_score_changes(self.graph, changes, self.policies, self.settings)
         report.timings["apply_s"] = time.perf_counter() - clock
-        logger.info("rescored %s events: %s affected, %s score changes, actions %s",
+        logger.debug("rescored %s events: %s affected, %s score changes, actions %s",
                     len(events), sum(t.affected for t in report.tasks), len(changes), dict(report.applied.actions))
         return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -121,6 +122,8 @@ def rescore_events_command(ctx: click.Context, once: bool, window: float | None,
 
     part = parse_partition(partition)
     settings = settings_from(ctx)
+    # One line per pass with its timings at INFO (KGCRM_LOG_LEVEL); the CLI's own default is WARNING.
+    logging.getLogger("kgcrm.actions.rescore").setLevel(settings.log_level)
     if window is not None:
         settings = settings.model_copy(update={"events_window_seconds": window})
     with Graph(settings) as graph:
