@@ -3,8 +3,8 @@
 graphql-core's parser costs tens of microseconds a token and recurses per nesting level, and its
 overlapping-fields validation rule is quadratic in the fields of one selection set: a document that
 the token, depth or cost limits refuse anyway could still hold the event loop for 100 ms to 1 s.
-`DocumentGuard` runs first: before parsing, one regular-expression pass counts tokens and bracket
-nesting; before validation, one walk of the document counts the fields of each selection set (through
+`DocumentGuard` runs first: before parsing, one regular-expression pass counts tokens, bracket
+nesting and the names in each selection set; before validation, one walk of the document counts the fields of each selection set (through
 fragments) and refuses several operations without an operationName (a request error, HTTP 400).
 """
 
@@ -34,6 +34,9 @@ from kgcrm.gql.limits import expanded_fields, fragment_expansion_message
 # A selection set (with the fragments it spreads) may hold this many fields; the widest real query
 # of this schema holds a few dozen. 1,900 copies of one field took graphql-core ~1 s to validate.
 MAX_FIELDS_PER_SELECTION = 100
+# Before parsing, a selection set is measured by the names in it (a field with an alias and two
+# directives has four): past this many it is refused without being parsed (~15 ms for 1,900 fields).
+MAX_NAMES_PER_SELECTION = 4 * MAX_FIELDS_PER_SELECTION
 # Brackets ({, [, () open at once; the depth limit (KGCRM_API_MAX_DEPTH, 10) needs far fewer.
 MAX_NESTING = 64
 _CACHE_SIZE = 512
@@ -69,11 +72,13 @@ class AmbiguousOperation(CannotGetOperationTypeError):
 def lexical_problem(query: str, max_tokens: int, max_nesting: int = MAX_NESTING) -> str | None:
     """Why `query` must not reach the parser (too many tokens, brackets nested too deep), or None.
 
-    Stops counting at the first limit passed, so it costs at most `max_tokens` matches.
+    Stops at the token or nesting limit, so it costs at most `max_tokens` matches.
     """
     if len(query) <= max_nesting:
-        return None  # too short to break either limit
+        return None  # too short to nest past the limit (a token count the parser's own limit still checks)
     tokens = depth = 0
+    names = [0]  # names directly inside each open bracket, innermost last (the first: outside any)
+    too_wide = False  # the token limit's message wins when both are passed: scanning on costs little
     for match in _TOKEN.finditer(query):
         first = query[match.start()]
         tokens += 1  # a comment counts too, as graphql-core's max_tokens counts it
@@ -81,11 +86,20 @@ def lexical_problem(query: str, max_tokens: int, max_nesting: int = MAX_NESTING)
             return f"Document contains more than {max_tokens} tokens. Parsing aborted."
         if first in _OPENING:
             depth += 1
+            names.append(0)
             if depth > max_nesting:
                 return (f"Document is nested too deeply (more than {max_nesting} brackets open at once). "
                         "Parsing aborted.")
         elif first in _CLOSING:
             depth -= 1
+            if len(names) > 1:
+                names.pop()
+        elif depth and (first.isalpha() or first == "_"):
+            names[-1] += 1
+            too_wide = too_wide or names[-1] > MAX_NAMES_PER_SELECTION
+    if too_wide:
+        return (f"a selection set holds more than {MAX_NAMES_PER_SELECTION} names (fields, aliases, "
+                "directives): ask for each field once. Parsing aborted.")
     return None
 
 
@@ -165,7 +179,7 @@ class DocumentGuard(SchemaExtension):
         if query and self.execution_context.graphql_document is None:
             problem = lexical_problem(query, self.max_tokens)
             if problem is not None:
-                _refuse("tokens" if "tokens" in problem else "nesting")
+                _refuse("tokens" if "tokens" in problem else "nesting" if "nested" in problem else "names")
                 raise GraphQLError(problem)
         yield
 

@@ -12,7 +12,13 @@ from graphql.language.parser import Parser
 from graphql.validation.rules.overlapping_fields_can_be_merged import OverlappingFieldsCanBeMergedRule
 from prometheus_client import REGISTRY
 
-from kgcrm.gql.guard import MAX_FIELDS_PER_SELECTION, MAX_NESTING, lexical_problem, widest_selection
+from kgcrm.gql.guard import (
+    MAX_FIELDS_PER_SELECTION,
+    MAX_NAMES_PER_SELECTION,
+    MAX_NESTING,
+    lexical_problem,
+    widest_selection,
+)
 from test_gql_world import as_, gid, http, server, world  # noqa: F401 - fixtures
 
 MAX_TOKENS = 2000  # the test server's KGCRM_API_MAX_TOKENS (the default)
@@ -56,11 +62,20 @@ def errors_of(response: Any) -> list[str]:
 
 def test_duplicate_fields_beyond_the_cap_are_refused_before_validation(as_, calls: Calls) -> None:
     before = refusals("selection_width")
-    messages = errors_of(as_("admin").post("{ me { " + "role " * 1900 + "} }"))
-    assert messages == [f"a selection set holds 1900 fields, above the limit of {MAX_FIELDS_PER_SELECTION}: "
+    messages = errors_of(as_("admin").post("{ me { " + "role " * 150 + "} }"))
+    assert messages == [f"a selection set holds 150 fields, above the limit of {MAX_FIELDS_PER_SELECTION}: "
                         "ask for each field once"]
     assert calls.parses == 1 and calls.overlap_checks == 0
     assert refusals("selection_width") == before + 1
+
+
+def test_a_selection_far_beyond_the_cap_is_refused_before_the_parser_runs(as_, calls: Calls) -> None:
+    before = refusals("names")
+    messages = errors_of(as_("admin").post("{ me { " + "role " * 1900 + "} }"))
+    assert messages == [f"a selection set holds more than {MAX_NAMES_PER_SELECTION} names (fields, aliases, "
+                        "directives): ask for each field once. Parsing aborted."]
+    assert calls.parses == 0 and calls.overlap_checks == 0
+    assert refusals("names") == before + 1
 
 
 def test_fields_brought_in_by_fragments_count_towards_the_cap(as_, calls: Calls) -> None:
