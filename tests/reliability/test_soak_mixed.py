@@ -35,7 +35,7 @@ from kgcrm.ml.score import score_task
 from test_events_rescore import random_production_model
 from test_ml_pipeline import build_planted_world
 
-pytestmark = pytest.mark.soak
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(3600)]
 
 SECONDS = float(os.environ.get("KGCRM_SOAK_SECONDS", "600"))
 WARMUP = float(os.environ.get("KGCRM_SOAK_WARMUP", "60"))
