@@ -76,7 +76,7 @@ export function renderAccount(main, account, { onChanged, freshActions = new Set
     account.contacts.length ? el("table", { class: "table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Role"), el("th", {}, "Engagement"), el("th", {}, "Last active"))),
       el("tbody", {}, [...account.contacts].sort((a, b) => (b.score?.value ?? -1) - (a.score?.value ?? -1)).map((c) => el("tr", {},
-        el("td", {}, el("div", { class: "one-line", title: c.name || "" }, c.name || "(unnamed)"),
+        el("td", {}, el("div", { class: "two-lines", title: c.name || "" }, c.name || "(unnamed)"),
           el("div", { class: "muted small one-line", title: [c.title, c.seniority].filter(Boolean).join(" · ") },
             [c.title, c.seniority].filter(Boolean).join(" · "))),
         el("td", { class: "roles" }, (roles.get(c.id) || []).map((r) => el("span", { class: "pill", title: humanize(r) }, humanize(r)))),

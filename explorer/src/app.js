@@ -219,15 +219,19 @@ async function showGraph(main, account) {
   expandAll.onclick = async () => {
     expandAll.disabled = true;
     const pending = view.unexpanded();
-    for (let i = 0; i < pending.length && view.size < MAX_NODES && state.graph && state.graph.view === view; i += 4) {
-      const batch = pending.slice(i, i + 4);
-      const results = await Promise.all(batch.map((id) => neighborhood(id, 1)));
-      batch.forEach((id, k) => results[k] && view.merge(id, results[k]));
-      describe();
-    }
-    if (state.graph && state.graph.view === view) {
-      view.layout(account.id);
-      expandAll.disabled = false;
+    try {
+      for (let i = 0; i < pending.length && view.size < MAX_NODES && state.graph && state.graph.view === view; i += 4) {
+        const batch = pending.slice(i, i + 4);
+        // A node the API cannot expand (an error, a timeout) is left as it is; the others still grow.
+        const results = await Promise.all(batch.map((id) => neighborhood(id, 1).catch(() => null)));
+        batch.forEach((id, k) => results[k] && view.merge(id, results[k]));
+        describe();
+      }
+    } finally {
+      if (state.graph && state.graph.view === view) {
+        view.layout(account.id);
+        expandAll.disabled = false;
+      }
     }
   };
   const load = async () => {
@@ -274,8 +278,10 @@ function toast(text, kind = "info", href = null) {
   while (stack.children.length > TOASTS_SHOWN) stack.lastElementChild.remove();
 }
 
-function onLiveEvent(name, event) {
+async function onLiveEvent(name, event) {
   if (!event) return;
+  // An event can arrive before the list has loaded (just signed in): wait for it, to name the account.
+  await state.listReady;
   const account = state.list.byId.get(event.subjectId);
   const what = account ? account.name : "one of your accounts";
   const href = `#/account/${encodeURIComponent(event.subjectId)}`;
