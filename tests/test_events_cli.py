@@ -62,3 +62,11 @@ def test_replay_refuses_a_url_without_a_key(neo4j_server, tmp_path: Path) -> Non
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("kgcrm: error: --key")
+
+
+def test_rescore_events_refuses_a_partition_it_cannot_take(neo4j_server) -> None:
+    for bad in ("3/2", "0/2", "half"):
+        result = subprocess.run([KGCRM, "rescore-events", "--once", "--partition", bad], env=neo4j_server.env,
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and result.stderr.strip().startswith("kgcrm: error: --partition"), result.stderr
+        assert "Traceback" not in result.stderr
