@@ -37,8 +37,8 @@ from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries import events as q
 from kgcrm.graph.queries.actions import SCORED
 from kgcrm.graph.settings import Settings
-from kgcrm.ml.artifact import ModelArtifact
 from kgcrm.ml import export as ml_export
+from kgcrm.ml.artifact import ModelArtifact
 from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, EdgeTable, GraphExport, NodeTable, export_graph
 from kgcrm.ml.features import TOP_CATEGORIES, Snapshot, take_snapshot
 from kgcrm.ml.inference import logits_of, prepare

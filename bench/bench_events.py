@@ -33,10 +33,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import torch
 
 from kgcrm.graph.driver import Graph
-from kgcrm.graph.model import ActivityType, Label
+from kgcrm.graph.model import ActivityType
 from kgcrm.graph.queries import events as q
 from kgcrm.graph.schema import apply_migrations, count_entities
 from kgcrm.graph.server import LocalNeo4j
