@@ -96,8 +96,9 @@ def retrain_lock(graph: Graph, task: str, lease: float, wait: float = 0.0, poll:
         while not stop.wait(lease / 3):
             try:
                 graph.write(q.RENEW_RETRAIN_LOCK, {"task": task, "holder": holder, "lease": lease})
-            except Exception:  # noqa: BLE001 - a missed renewal only shortens the lease; log and keep going
-                logger.warning("could not renew the retrain lock of %s", task, exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a missed renewal only shortens the lease; log and keep going
+                # One line, no traceback: when Neo4j is gone the job itself fails with its own error line.
+                logger.warning("could not renew the retrain lock of %s: %s", task, exc)
 
     renewer = threading.Thread(target=renew, name=f"retrain-lock-{task}", daemon=True)
     renewer.start()
