@@ -232,6 +232,10 @@ class LocalNeo4j:
             "dbms.security.auth_enabled=true",
             "dbms.usage_report.enabled=false",
             "db.tx_log.rotation.retention_policy=2 files",
+            # A client that hangs (rather than dies) would hold its transaction's locks forever by
+            # default and stall every writer; the same bounds as docker-compose.yml.
+            "db.transaction.timeout=10m",
+            "db.lock.acquisition.timeout=2m",
             *(f"server.directories.{name}={path}" for name, path in directories.items()),
         ]
         return "\n".join(lines) + "\n"
