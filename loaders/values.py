@@ -295,17 +295,22 @@ def compile_property_column(name: str, spec: PropertySpec, index: Mapping[str, i
                 return fast(texts), []
             except Exception:  # noqa: BLE001 - a bad value somewhere: go value by value for the reasons
                 pass
-        values: list[Any] = []
-        problems: list[tuple[int, Problem]] = []
-        for position, row in enumerate(rows):
-            try:
-                values.append(one(row))
-            except Problem as problem:
-                values.append(None)
-                problems.append((position, problem))
-        return values, problems
+        return value_by_value(one, rows)
 
     return column
+
+
+def value_by_value(one: Callable[[Row], Any], rows: list[Row]) -> tuple[list[Any], list[tuple[int, Problem]]]:
+    """The slow path of a column: each row on its own, so every bad value gets its own reason."""
+    values: list[Any] = []
+    problems: list[tuple[int, Problem]] = []
+    for position, row in enumerate(rows):
+        try:
+            values.append(one(row))
+        except Problem as problem:
+            values.append(None)
+            problems.append((position, problem))
+    return values, problems
 
 
 def compile_key_column(column: str, index: Mapping[str, int], max_length: int, *, optional: bool = False) -> ColumnGetter:
@@ -317,14 +322,6 @@ def compile_key_column(column: str, index: Mapping[str, int], max_length: int, *
         texts = [row[at].strip() for row in rows]
         if (not texts or max(map(len, texts)) <= max_length) and "" not in texts:
             return texts, []
-        values: list[Any] = []
-        problems: list[tuple[int, Problem]] = []
-        for position, row in enumerate(rows):
-            try:
-                values.append(one(row))
-            except Problem as problem:
-                values.append(None)
-                problems.append((position, problem))
-        return values, problems
+        return value_by_value(one, rows)
 
     return keys
