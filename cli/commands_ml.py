@@ -125,17 +125,25 @@ def retrain_command(ctx: click.Context, task_name: str, config: Path | None, hor
 @click.command("rollback")
 @click.option("--task", "task_name", required=True, help=TASK_HELP)
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Rescore as of this UTC time.")
+@click.option("--no-refresh", is_flag=True,
+              help="Only restore the stored scores; leave the rescoring with the restored model to the next scheduled run.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def rollback_command(ctx: click.Context, task_name: str, as_of: dt.datetime | None, quiet: bool) -> None:
-    """Restore the previous production model of the task and rescore with it."""
+def rollback_command(ctx: click.Context, task_name: str, as_of: dt.datetime | None, no_refresh: bool, quiet: bool) -> None:
+    """Restore the previous production model of the task and its stored scores, then rescore with it."""
     from kgcrm.ml.retrain import rollback
 
     settings = settings_from(ctx)
     with Graph(settings) as graph:
-        restored, retired_id, run = rollback(graph, settings, task_name, quiet=quiet, as_of=_as_of(as_of))
-    click.echo(f"rolled back {task_name}: {restored.id} is production again, {retired_id} retired")
-    _print_run(run, 0)
+        result = rollback(graph, settings, task_name, quiet=quiet, as_of=_as_of(as_of), refresh=not no_refresh)
+    restore = result.restore
+    click.echo(f"rolled back {task_name}: {result.restored.id} is production again, {result.retired_id} retired")
+    click.echo(f"restored {restore['written']:,} stored scores of {result.restored.id} in "
+               f"{json.loads(restore['timings'])['restore_s']:.1f} s (run {restore['id']}); "
+               f"{restore['left_with_retired_model']:,} left with {result.retired_id}"
+               + ("" if result.refresh else ", until the next scoring run"))
+    if result.refresh is not None:
+        _print_run(result.refresh, 0)
 
 
 @click.command("drift")

@@ -34,6 +34,7 @@ from kgcrm.gql.types.errors import (
 from kgcrm.gql.types.inputs import AccountInput, ActivityInput, ContactInput, OpportunityInput
 from kgcrm.gql.types.nodes import Account, Activity, Contact, Opportunity
 from kgcrm.gql.types.scores import ModelVersion
+from kgcrm.ml.restore import restore_previous_scores
 
 MAX_TEXT = 500
 MAX_ID = 200
@@ -233,12 +234,15 @@ class Mutation:
         return ModelVersion.from_row(rows[0]["node"]) if rows else not_found("id", id, "model version")
 
     @strawberry.mutation(permission_classes=[IsAdmin],
-                         description="Restore the task's previous production model (the newest production task when unnamed).")
+                         description="Restore the task's previous production model (the newest production task when unnamed) and the scores it had written.")
     async def rollback_model(self, info: Info, task: str | None = None) -> ModelResult:
         rows = await info.context.db.write("rollback_model", api_scores.ROLLBACK_MODEL, {"task": task})
         if not rows:
             return NotFound(message="no earlier production model to roll back to", field=None, id=None)
-        return ModelVersion.from_row(rows[0]["node"])
+        restored = rows[0]["node"]
+        await run_in_threadpool(restore_previous_scores, info.context.db.graph, restored.get("task") or "",
+                                rows[0]["retired_id"], restored["id"])
+        return ModelVersion.from_row(restored)
 
     @strawberry.mutation(permission_classes=[CanRead], description="Rescore nodes now (unavailable until the ML issue).")
     async def rescore(self, info: Info, ids: list[strawberry.ID]) -> RescoreResult:

@@ -76,6 +76,17 @@ class Graph:
         """Run one write query in its own retried transaction (the query must be idempotent)."""
         return self._execute(query, params, RoutingControl.WRITE)
 
+    def run_batched(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a `CALL { ... } IN TRANSACTIONS` query, which commits its own batches.
+
+        Such a query needs an auto-commit transaction, which the driver does not retry: it must be
+        idempotent, so that running it again completes what a lost connection interrupted.
+        """
+        logger.debug("batched query %s with parameters %s", _query_summary(query), sorted(params or {}))
+        with self.translated_errors(_query_summary(query)):
+            with self._session() as session:
+                return session.run(query, dict(params or {})).data()
+
     def execute_write(
         self, work: Callable[Concatenate[ManagedTransaction, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:

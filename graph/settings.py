@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     neo4j_password: str = Field("kgcrm-dev-password", validation_alias="NEO4J_PASSWORD", repr=False)
     neo4j_database: str = Field("neo4j", validation_alias="NEO4J_DATABASE")
     batch_size: int = Field(1000, ge=1, le=100_000, validation_alias="KGCRM_BATCH_SIZE")
+    # A rollback copies stored scores back in batches of this many nodes, each its own transaction.
+    restore_batch_size: int = Field(10_000, ge=1, le=1_000_000, validation_alias="KGCRM_RESTORE_BATCH_SIZE")
     # Managed transactions are retried on transient errors and lost connections for this long.
     max_retry_seconds: float = Field(60.0, gt=0, validation_alias="KGCRM_NEO4J_MAX_RETRY_SECONDS")
     connect_timeout_seconds: float = Field(10.0, gt=0, validation_alias="KGCRM_NEO4J_CONNECT_TIMEOUT")

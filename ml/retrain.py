@@ -40,6 +40,7 @@ from kgcrm.ml.registry import (
     register_model,
     roll_back,
 )
+from kgcrm.ml.restore import restore_previous_scores
 from kgcrm.ml.score import ScoreRun, score_task
 from kgcrm.ml.tasks import Task
 from kgcrm.ml.train import GnnConfig
@@ -188,10 +189,27 @@ def retrain(
         return RetrainResult(version, True, reason, current.id if current else None, run)
 
 
-def rollback(graph: Graph, settings: Settings, task: str, *, quiet: bool = True, as_of: float | None = None) -> tuple[ModelVersion, str, ScoreRun]:
-    """Restore the previous production model and rescore with it, under the retrain lock."""
+@dataclass
+class RollbackResult:
+    restored: ModelVersion
+    retired_id: str
+    restore: dict[str, Any]  # the in-database restore's ScoreRun props
+    refresh: ScoreRun | None  # the rescoring with the restored model that followed, unless skipped
+
+
+def rollback(graph: Graph, settings: Settings, task: str, *, quiet: bool = True, as_of: float | None = None,
+             refresh: bool = True) -> RollbackResult:
+    """Restore the previous production model and its stored scores, then rescore with it, under the retrain lock.
+
+    The stored scores are back in seconds (ml/restore.py); the rescoring that follows brings in what
+    happened since they were written and covers nodes the retired model alone had scored.
+    """
     with retrain_lock(graph, task, settings.ml_lock_lease_seconds):
         restored, retired_id = roll_back(graph, task)
-        run = score_task(graph, settings, task, version=restored, as_of=as_of, quiet=quiet,
-                         reason=f"rollback from {retired_id}")
-        return restored, retired_id, run
+        restore = restore_previous_scores(graph, task, retired_id, restored.id)
+        restored.props.pop("restore_pending_from", None)
+        run = None
+        if refresh:
+            run = score_task(graph, settings, task, version=restored, as_of=as_of, quiet=quiet,
+                             reason=f"rescoring after the rollback from {retired_id}")
+        return RollbackResult(restored, retired_id, restore, run)

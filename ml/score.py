@@ -29,6 +29,7 @@ from kgcrm.ml.export import GraphExport, export_graph
 from kgcrm.ml.features import take_snapshot
 from kgcrm.ml.inference import logits_of, prepare
 from kgcrm.ml.registry import ModelVersion, load_model, require_production
+from kgcrm.ml.restore import restore_previous_scores
 from kgcrm.ml.tasks import scoring_index
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def score_task(
     """Score every entity of the task with the production model (or `version`) and write what changed."""
     torch.set_num_threads(settings.ml_threads)
     version = version or require_production(graph, task)
+    if version.props.get("restore_pending_from"):  # a rollback's restore was interrupted: finish it first
+        restore_previous_scores(graph, task, version.props["restore_pending_from"], version.id)
     artifact = load_model(settings, version)
     started_at = dt.datetime.now(dt.UTC)
     timings: dict[str, float] = {}

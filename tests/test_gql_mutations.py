@@ -224,10 +224,17 @@ def test_promote_and_roll_back_models(as_, _session_graph: Graph) -> None:
     assert promoted["promoteModel"] == {"__typename": "ModelVersion", "id": gid("ModelVersion", "mv-2"),
                                         "stage": "production"}
     assert stages(_session_graph) == {"mv-0": "retired", "mv-1": "retired", "mv-2": "production"}
+    # A node mv-2 scored over mv-1's score (as ml.score.write_scores leaves it).
+    _session_graph.write("CREATE (:Account {id: 'rb-1', name: 'rb-1', intent_score: 0.9, intent_model: 'mv-2', "
+                         "intent_previous_score: 0.1, intent_previous_model: 'mv-1'})")
     rolled = as_("admin").data("mutation { rollbackModel { __typename ... on ModelVersion { id stage } } }")
     assert rolled["rollbackModel"] == {"__typename": "ModelVersion", "id": gid("ModelVersion", "mv-1"),
                                        "stage": "production"}
     assert stages(_session_graph) == {"mv-0": "retired", "mv-1": "production", "mv-2": "retired"}
+    # The rollback also put back the score mv-1 had written on the node mv-2 took over (ml/restore.py).
+    node = _session_graph.write("MATCH (a:Account {id: 'rb-1'}) WITH a, a {.intent_score, .intent_model} AS was, "
+                               "a.intent_restored_by IS NOT NULL AS marked DETACH DELETE a RETURN was, marked")
+    assert node == [{"was": {"intent_score": 0.1, "intent_model": "mv-1"}, "marked": True}]
     # A second rollback steps back again (to mv-0), never back to the model just rolled back.
     again = as_("admin").data('mutation { rollbackModel(task: "account_intent") { ... on ModelVersion { id } } }')
     assert again["rollbackModel"] == {"id": gid("ModelVersion", "mv-0")}

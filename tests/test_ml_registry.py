@@ -20,6 +20,7 @@ from kgcrm.graph.settings import Settings
 from kgcrm.ml.artifact import load_artifact
 from kgcrm.ml.drift import psi, reference_histogram
 from kgcrm.ml.registry import list_models, load_model, production_model
+from kgcrm.ml.restore import restore_previous_scores
 from kgcrm.ml.retrain import _try_lock, retrain, retrain_lock, rollback
 from kgcrm.ml.score import score_task
 from kgcrm.ml.tasks import load_task
@@ -58,6 +59,10 @@ def _retrain(graph: Graph, settings: Settings, **updates):
 def _scores(graph: Graph) -> dict[str, tuple[float, str]]:
     rows = graph.read("MATCH (a:Account) RETURN a.id AS id, a.intent_score AS score, a.intent_model AS model")
     return {r["id"]: (r["score"], r["model"]) for r in rows}
+
+
+def _drivers(graph: Graph) -> dict[str, list[str]]:
+    return {r["id"]: r["drivers"] for r in graph.read("MATCH (a:Account) RETURN a.id AS id, a.intent_drivers AS drivers")}
 
 
 def test_promotion_registers_the_model_writes_explained_scores_and_loads_weights_safely(world: Graph, settings: Settings) -> None:
@@ -118,7 +123,7 @@ def test_gate_refuses_candidates_with_reasons_and_rollback_restores_the_previous
     world: Graph, settings: Settings
 ) -> None:
     assert _retrain(world, settings).promoted
-    v1_scores = _scores(world)
+    v1_scores, v1_drivers = _scores(world), _drivers(world)
 
     worse = _retrain(world, settings, ml_gate_auroc_tolerance=-0.5)
     assert not worse.promoted and "worse than production" in worse.reason
@@ -137,15 +142,48 @@ def test_gate_refuses_candidates_with_reasons_and_rollback_restores_the_previous
     assert second.promoted and second.production_before == "account_intent-v1"
     assert {model for _, model in _scores(world).values()} == {"account_intent-v4"}
 
-    restored, retired, run = rollback(world, settings, "account_intent", as_of=AS_OF)
-    assert (restored.id, retired) == ("account_intent-v1", "account_intent-v4")
+    # v4's write kept v1's score beside its own on every account.
+    kept = world.read("MATCH (a:Account) RETURN a.id AS id, a.intent_previous_score AS score, "
+                      "a.intent_previous_model AS model, a.intent_previous_drivers AS drivers")
+    assert {r["id"]: (r["score"], r["model"]) for r in kept} == v1_scores
+    assert {r["id"]: r["drivers"] for r in kept} == v1_drivers
+
+    # A rollback interrupted after its first committed batches: a third of the accounts already swapped.
+    world.write("""
+        MATCH (a:Account) WITH a ORDER BY a.id LIMIT 40
+        SET a.intent_score = a.intent_previous_score, a.intent_model = a.intent_previous_model,
+            a.intent_drivers = a.intent_previous_drivers, a.intent_previous_model = 'account_intent-v4'
+    """)
+    result = rollback(world, settings, "account_intent", as_of=AS_OF)
+    assert (result.restored.id, result.retired_id) == ("account_intent-v1", "account_intent-v4")
     statuses = {v.id: v.status for v in list_models(world)}
     assert statuses == {"account_intent-v1": "production", "account_intent-v2": "staged",
                         "account_intent-v3": "staged", "account_intent-v4": "retired"}
-    after = _scores(world)
-    assert {model for _, model in after.values()} == {"account_intent-v1"}
-    assert max(abs(after[k][0] - v1_scores[k][0]) for k in v1_scores) < 1e-6
-    assert run.props["written"] == ACCOUNTS
+    # The restore put v1's own stored scores and drivers back, exactly, and the rescoring had nothing to move.
+    assert (result.restore["written"], result.restore["left_with_retired_model"]) == (ACCOUNTS - 40, 0)
+    assert _scores(world) == v1_scores
+    assert _drivers(world) == v1_drivers
+    assert result.refresh is not None and result.refresh.props["written"] == 0
+    restored_by = world.read("MATCH (a:Account) RETURN a.intent_restored_by AS run, count(*) AS n ORDER BY run")
+    assert restored_by == [{"run": result.restore["id"], "n": ACCOUNTS - 40}, {"run": None, "n": 40}]
+    assert world.read("MATCH (r:ScoreRun {kind: 'restore'}) RETURN r.model AS model, r.reason AS reason") == [
+        {"model": "account_intent-v1", "reason": "rollback from account_intent-v4"}]
+    # Running the restore again finds nothing left to do.
+    assert restore_previous_scores(world, "account_intent", "account_intent-v4", "account_intent-v1")["written"] == 0
+    assert "restore_pending_from" not in production_model(world, "account_intent").props
+
+    # A rollback that died after its flag flip, ten accounts still showing v4: the next scoring run
+    # finishes the restore before it scores, and then has nothing to move.
+    world.write("""
+        MATCH (a:Account) WITH a ORDER BY a.id LIMIT 10
+        SET a.intent_model = 'account_intent-v4', a.intent_score = 0.5, a.intent_previous_model = 'account_intent-v1'
+    """)
+    world.write("MATCH (m:ModelVersion {id: 'account_intent-v1'}) SET m.restore_pending_from = 'account_intent-v4'")
+    rescored = score_task(world, settings, "account_intent", as_of=AS_OF)
+    assert rescored.props["written"] == 0 and _scores(world) == v1_scores
+    assert world.read("MATCH (r:ScoreRun {kind: 'restore'}) RETURN r.written AS n ORDER BY r.started_at") == [
+        {"n": ACCOUNTS - 40}, {"n": 0}, {"n": 10}]
+    assert "restore_pending_from" not in production_model(world, "account_intent").props
 
     with pytest.raises(ModelError, match="no earlier production model"):
         rollback(world, settings, "account_intent", as_of=AS_OF)

@@ -6,6 +6,7 @@ Locks: a statement that reads a value and writes based on it first takes the nod
 """
 
 from kgcrm.graph.model import Label, RelType
+from kgcrm.graph.queries.ml_registry import keep_previous_score
 
 # Action statuses (docs/activation.md): the outbox's life cycle.
 PENDING = "pending"  # due for delivery (or waiting out a retry's backoff)
@@ -100,7 +101,9 @@ MERGE (sc)-[:{RelType.ABOUT}]->(n)
 WITH n, sc, row
 CALL (n, row) {{
   WITH n, row WHERE $write_scores AND (n.intent_scored_at IS NULL OR n.intent_scored_at <= row.changed_at)
-  SET n.intent_score = row.new_score, n.intent_model = row.model_version, n.intent_scored_at = row.changed_at
+  {keep_previous_score("n", "row.model_version")}
+  SET n.intent_score = row.new_score, n.intent_model = row.model_version, n.intent_scored_at = row.changed_at,
+      n.intent_restored_by = null
 }}
 CALL (sc, row) {{
   MATCH (m:{Label.MODEL_VERSION} {{id: row.model_version}})

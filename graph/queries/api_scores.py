@@ -53,7 +53,8 @@ RETURN m {{.*}} AS node
 """
 
 # Rollback restores the task's most recently retired model that was once in production and was not
-# itself rolled back (so two rollbacks step back twice instead of flip-flopping), as the registry does.
+# itself rolled back (so two rollbacks step back twice instead of flip-flopping), as the registry does;
+# the mutation then restores the restored model's stored scores (ml/restore.py).
 ROLLBACK_MODEL = f"""
 MATCH (current:{Label.MODEL_VERSION} {{stage: 'production'}})
 WHERE $role = '{ADMIN}' AND ($task IS NULL OR current.task = $task)
@@ -65,6 +66,6 @@ WITH current, previous ORDER BY previous.retired_at DESC LIMIT 1
 SET current.status = 'retired', current.stage = 'retired', current.retired_at = datetime(),
     current.rolled_back_at = datetime(), current.rolled_back_by = $user_id
 SET previous.status = 'production', previous.stage = 'production', previous.promoted_at = datetime(),
-    previous.promoted_by = $user_id, previous.retired_at = null
-RETURN previous {{.*}} AS node
+    previous.promoted_by = $user_id, previous.retired_at = null, previous.restore_pending_from = current.id
+RETURN previous {{.*}} AS node, current.id AS retired_id
 """

@@ -239,3 +239,38 @@ def test_a_candidate_that_fails_the_gate_is_never_promoted_when_neo4j_dies_durin
         # No score was written by a candidate: every account still carries the production model's scores or none.
         assert _count(graph, "MATCH (a:Account) WHERE a.intent_model IS NOT NULL AND a.intent_model <> $m "
                              "RETURN count(a) AS n", m=production) == 0
+
+
+def test_neo4j_killed_mid_rollback_then_the_next_scoring_finishes_the_restore(
+    killable_neo4j: KillableNeo4j, tmp_path: Path
+) -> None:
+    """Model A scores, B is promoted and scores over it (keeping A's scores), `kgcrm rollback` is killed
+    while it copies A's scores back one node per transaction; `kgcrm score` then finishes the copy."""
+    first = _world(killable_neo4j, tmp_path)
+    settings = _settings(killable_neo4j, tmp_path)
+    as_of = dt.datetime.fromtimestamp(AS_OF, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    with Graph(killable_neo4j.settings) as graph:
+        score_task(graph, settings, "account_intent", as_of=AS_OF)
+        first_scores = _scores(graph)
+        second = random_production_model(graph, settings, seed=1).id
+        score_task(graph, settings, "account_intent", as_of=AS_OF)
+        assert {m for _, m, _ in _scores(graph).values()} == {second}
+    env = _env(killable_neo4j, tmp_path, KGCRM_RESTORE_BATCH_SIZE="1")
+    rolling = _run([KGCRM, "rollback", "--task", "account_intent", "--as-of", as_of, "--quiet"], env, tmp_path)
+    _kill_when(killable_neo4j, rolling, "MATCH (a:Account {intent_model: $m}) RETURN count(a) AS n", {"m": first},
+               lambda n: n > 0)
+    with Graph(killable_neo4j.settings) as graph:
+        graph.verify()
+        partial = _count(graph, "MATCH (a:Account {intent_model: $m}) RETURN count(a) AS n", m=first)
+        assert 0 < partial < ACCOUNTS  # committed batches survived; the rest still shows the retired model
+        pending = graph.read("MATCH (m:ModelVersion {status: 'production'}) RETURN m.id AS id, "
+                             "m.restore_pending_from AS pending")
+        assert pending == [{"id": first, "pending": second}]
+        scoring = _run([KGCRM, "score", "--task", "account_intent", "--as-of", as_of, "--quiet"], env, tmp_path)
+        out, err = scoring.communicate(timeout=900)
+        assert scoring.returncode == 0, err
+        # Every account has A's stored score and drivers back, and A's rescoring had nothing to move.
+        assert _scores(graph) == first_scores
+        assert "0 written" in out, out
+        assert _count(graph, "MATCH (m:ModelVersion) WHERE m.restore_pending_from IS NOT NULL RETURN count(m) AS n") == 0
+        assert graph.read("MATCH (r:ScoreRun {kind: 'restore'}) RETURN r.written AS n") == [{"n": ACCOUNTS - partial}]
