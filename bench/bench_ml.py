@@ -16,8 +16,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,40 +31,14 @@ from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, export_graph
 from kgcrm.ml.planted import planted_driver_share
 from kgcrm.ml.registry import list_models, production_model, promote
 from kgcrm.ml.score import ScoreRun, score_task, write_scores
-from benchkit import free_port
+from benchkit import free_port, kgcrm_env, run_kgcrm
 
-KGCRM = str(Path(sys.executable).parent / "kgcrm")
 
 
 def _machine() -> str:
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (f"{os.cpu_count()}-core {platform.machine()}, {memory_gib:.0f} GiB, Python {platform.python_version()}; "
             f"load average {os.getloadavg()[0]:.1f} at the start")
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ, "NEO4J_URI": settings.neo4j_uri, "NEO4J_PASSWORD": settings.neo4j_password,
-        "KGCRM_HOME": str(settings.home), "KGCRM_NEO4J_INSTANCE": settings.neo4j_instance,
-        "KGCRM_MODEL_DIR": str(settings.model_dir), "KGCRM_ML_THREADS": str(settings.ml_threads),
-    }
-
-
-def _run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS of this very child in GiB, stdout) of one kgcrm command."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        child = subprocess.Popen([KGCRM, *args], env=env, stdout=out, stderr=err, text=True)
-        # wait4 gives this child's own resource usage, not the maximum over every earlier child.
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if child.returncode != 0:
-        raise SystemExit(f"kgcrm {' '.join(args)} failed ({child.returncode}): {stderr.strip()[-500:]}")
-    return wall, usage.ru_maxrss / 2**20, stdout
 
 
 def _naive_export(graph: Graph) -> tuple[int, float]:
@@ -165,13 +137,13 @@ def main() -> None:
         KGCRM_MODEL_DIR=str(work / "models"), KGCRM_ML_THREADS=args.threads,
     )
     local = LocalNeo4j(settings)
-    env = _env(settings)
+    env = kgcrm_env(settings)
     try:
         world = work / "world"
-        _run(["generate", "--accounts", str(args.accounts), "--seed", str(args.seed), "--quiet", str(world)], env)
-        load_s, _, _ = _run(["load", str(world), "--format", "salesforce", "--bulk", "--quiet"], env)
+        run_kgcrm(["generate", "--accounts", str(args.accounts), "--seed", str(args.seed), "--quiet", str(world)], env)
+        load_s, _, _ = run_kgcrm(["load", str(world), "--format", "salesforce", "--bulk", "--quiet"], env)
         graph = Graph(settings)
-        _run(["schema", "apply"], env)
+        run_kgcrm(["schema", "apply"], env)
 
         export = export_graph(graph)
         elements = export.num_elements
@@ -187,11 +159,11 @@ def main() -> None:
               f"{statistics.median(ours) / statistics.median(theirs):.1f}x (seconds: columnar "
               f"{', '.join(f'{s:.2f}' for _, s in columnar)}; per-record {', '.join(f'{s:.2f}' for _, s in naive)})")
 
-        train_s, peak_gib, out = _run(["retrain", "--task", "account_intent", "--quiet"], env)
+        train_s, peak_gib, out = run_kgcrm(["retrain", "--task", "account_intent", "--quiet"], env)
         print(f"- `kgcrm retrain --task account_intent` (export, 2 LightGBM, GNN, register, gate, rescore): "
               f"{train_s:.0f} s wall, peak RSS {peak_gib:.2f} GiB; {out.strip().splitlines()[0]}")
         if not args.skip_opportunity_win:
-            opp_s, opp_gib, opp_out = _run(["retrain", "--task", "opportunity_win", "--quiet"], env)
+            opp_s, opp_gib, opp_out = run_kgcrm(["retrain", "--task", "opportunity_win", "--quiet"], env)
             print(f"- `kgcrm retrain --task opportunity_win`: {opp_s:.0f} s wall, peak RSS {opp_gib:.2f} GiB; "
                   f"{opp_out.strip().splitlines()[0]}")
 
@@ -203,7 +175,7 @@ def main() -> None:
         walls, parts = [], []
         for _ in range(args.runs):
             graph.write(q.BENCH_FORGET_SCORES)
-            wall, _, _ = _run(["score", "--task", "account_intent", "--quiet"], env)
+            wall, _, _ = run_kgcrm(["score", "--task", "account_intent", "--quiet"], env)
             walls.append(wall)
             run = graph.read("MATCH (r:ScoreRun {task: 'account_intent'}) RETURN r.timings AS t ORDER BY r.finished_at DESC LIMIT 1")
             parts.append(json.loads(run[0]["t"]))
@@ -242,10 +214,10 @@ def main() -> None:
                                                          "neo4j_uri": f"bolt://127.0.0.1:{free_port()}"})
             local.stop()
             maven_env = _env(maven_settings)
-            _run(["neo4j", "start"], maven_env)
-            _run(["schema", "apply"], maven_env)
-            _run(["load", str(args.maven), "--format", "maven", "--quiet"], maven_env)
-            m_s, _, m_out = _run(["retrain", "--task", "opportunity_win", "--quiet"], maven_env)
+            run_kgcrm(["neo4j", "start"], maven_env)
+            run_kgcrm(["schema", "apply"], maven_env)
+            run_kgcrm(["load", str(args.maven), "--format", "maven", "--quiet"], maven_env)
+            m_s, _, m_out = run_kgcrm(["retrain", "--task", "opportunity_win", "--quiet"], maven_env)
             with Graph(maven_settings) as maven_graph:
                 print("\n".join(row.replace("opportunity_win", "opportunity_win (Maven)") for row in _quality_rows(maven_graph, "opportunity_win")))
             print(f"- Maven `kgcrm retrain --task opportunity_win`: {m_s:.0f} s; {m_out.strip().splitlines()[0]}")

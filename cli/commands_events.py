@@ -14,7 +14,7 @@ import httpx
 from tqdm import tqdm
 
 from kgcrm.actions.events import IngestReport, Rejection, ingest_rows, parse_ndjson
-from kgcrm.context import settings_from
+from kgcrm.context import parse_partition, settings_from
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import GraphUnavailable, InvalidInput
 
@@ -141,14 +141,3 @@ def rescore_events_command(ctx: click.Context, once: bool, window: float | None,
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         run_scorer(graph, settings, stop, scorer)
-
-
-def parse_partition(text: str) -> tuple[int, int]:
-    """'K/N' (1-based, as an operator counts workers) as (K - 1, N); a clear error otherwise."""
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise InvalidInput(f"--partition {text!r}: write K/N, e.g. 1/2 (partition 1 of 2)") from None
-    if not 1 <= k <= n:
-        raise InvalidInput(f"--partition {text!r}: K must be between 1 and N")
-    return k - 1, n

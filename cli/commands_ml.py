@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kgcrm.context import settings_from
+from kgcrm.context import parse_partition, settings_from
 from kgcrm.graph.driver import Graph
 
 TASK_HELP = "account_intent, opportunity_win or custom (with --config)."
@@ -73,15 +73,19 @@ def models(ctx: click.Context, task_name: str | None, as_json: bool) -> None:
 @click.command("score")
 @task_options
 @click.option("--top", type=int, default=0, help="Print the N highest scores with their drivers.")
+@click.option("--partition", default="1/1", show_default=True, metavar="K/N",
+              help="Score only partition K of N (1-based, by a hash of the id): N processes together score "
+                   "every entity once.")
 @click.pass_context
 def score(ctx: click.Context, task_name: str, config: Path | None, horizon_days: float, as_of: dt.datetime | None,
-          quiet: bool, top: int) -> None:
+          quiet: bool, top: int, partition: str) -> None:
     """Score every entity of the task with its production model and write the changed scores back."""
     from kgcrm.ml.score import score_task
 
+    part = parse_partition(partition)
     task = _task(task_name, config, horizon_days)
     with Graph(settings_from(ctx)) as graph:
-        run = score_task(graph, settings_from(ctx), task.name, as_of=_as_of(as_of), quiet=quiet)
+        run = score_task(graph, settings_from(ctx), task.name, as_of=_as_of(as_of), quiet=quiet, partition=part)
     _print_run(run, top)
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,11 +56,18 @@ class ScoreRun:
 def score_task(
     graph: Graph, settings: Settings, task: str, *, version: ModelVersion | None = None,
     as_of: float | None = None, export: GraphExport | None = None, quiet: bool = True, reason: str = "batch rescoring",
+    partition: tuple[int, int] = (0, 1),
 ) -> ScoreRun:
-    """Score every entity of the task with the production model (or `version`) and write what changed."""
+    """Score every entity of the task with the production model (or `version`) and write what changed.
+
+    `partition` (k, n) scores only the entities whose id hashes to k of n, so n processes together
+    score each entity once (`kgcrm score --partition K/N`); each still exports the whole graph, which
+    the GNN needs for the neighbours.
+    """
     torch.set_num_threads(settings.ml_threads)
+    part, parts = partition
     version = version or require_production(graph, task)
-    if version.props.get("restore_pending_from"):  # a rollback's restore was interrupted: finish it first
+    if version.props.get("restore_pending_from") and part == 0:  # a rollback's restore was interrupted
         restore_previous_scores(graph, task, version.props["restore_pending_from"], version.id)
     artifact = load_model(settings, version)
     started_at = dt.datetime.now(dt.UTC)
@@ -73,6 +81,8 @@ def score_task(
     cutoff = as_of if as_of is not None else graph_clock(graph)
     snapshot = take_snapshot(export, cutoff)
     index = scoring_index(artifact.task, export, cutoff, graph)
+    if parts > 1:
+        index = index[in_partition(export.nodes[artifact.task.target].ids[index], part, parts)]
     prepared = prepare(artifact, snapshot, index)
     model = artifact.network()
     logits = logits_of(model, prepared)
@@ -107,11 +117,16 @@ def score_task(
         **distribution(scores),
         "drift": json.dumps(drift), "score_psi": drift["score_psi"], "drift_flagged": bool(drift["flagged"]),
         "timings": json.dumps({k: round(v, 3) for k, v in timings.items()}),
-        "elements": export.num_elements,
+        "elements": export.num_elements, "partition": f"{part + 1}/{parts}",
     }
     graph.write(q.CREATE_SCORE_RUN, {"props": props})
     logger.info("score run %s: %s scored, %s written", run_id, len(ids), written)
     return ScoreRun(props, ids, scores, drivers, groups)
+
+
+def in_partition(ids: np.ndarray, part: int, parts: int) -> np.ndarray:
+    """Which ids fall in partition `part` of `parts`: CRC-32 of the id, stable across processes and runs."""
+    return np.fromiter((zlib.crc32(str(i).encode()) % parts == part for i in ids), dtype=bool, count=len(ids))
 
 
 def distribution(scores: np.ndarray) -> dict[str, Any]:

@@ -64,9 +64,10 @@ def test_replay_refuses_a_url_without_a_key(neo4j_server, tmp_path: Path) -> Non
     assert result.stderr.strip().startswith("kgcrm: error: --key")
 
 
-def test_rescore_events_refuses_a_partition_it_cannot_take(neo4j_server) -> None:
-    for bad in ("3/2", "0/2", "half"):
-        result = subprocess.run([KGCRM, "rescore-events", "--once", "--partition", bad], env=neo4j_server.env,
+def test_rescore_events_and_score_refuse_a_partition_they_cannot_take(neo4j_server) -> None:
+    for command, bad in [(["rescore-events", "--once"], "3/2"), (["rescore-events", "--once"], "0/2"),
+                         (["rescore-events", "--once"], "half"), (["score", "--task", "account_intent"], "2/1")]:
+        result = subprocess.run([KGCRM, *command, "--partition", bad], env=neo4j_server.env,
                                 capture_output=True, text=True)
         assert result.returncode == 2 and result.stderr.strip().startswith("kgcrm: error: --partition"), result.stderr
         assert "Traceback" not in result.stderr
