@@ -7,13 +7,14 @@ Before each run every score is removed, so every run writes every score (with it
 the two-process run is checked to have scored each account exactly once. Reports the wall time of
 each configuration (medians over the runs) and the speed-up, for docs/scaling.md.
 
-    python bench/bench_score_scaling.py                  # 2,000 accounts, 3 runs each
+    python bench/bench_score_scaling.py                  # 8,000 accounts, 2 runs each (docs/scaling.md)
     python bench/bench_score_scaling.py --accounts 500 --runs 1   # quick (also KGCRM_BENCH_QUICK=1)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -45,8 +46,8 @@ def _score(env: dict[str, str], partitions: int) -> float:
 def main() -> None:
     quick = os.environ.get("KGCRM_BENCH_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=500 if quick else 2000)
-    parser.add_argument("--runs", type=int, default=1 if quick else 3)
+    parser.add_argument("--accounts", type=int, default=500 if quick else 8000)
+    parser.add_argument("--runs", type=int, default=1 if quick else 2)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kgcrm-bench-scaling-"))
@@ -59,6 +60,7 @@ def main() -> None:
     env = {**kgcrm_env(settings), "KGCRM_GATE_BASELINE_MARGIN": "-1", "KGCRM_SCORE_EPSILON": "0"}
     load_before = os.getloadavg()[0]
     walls: dict[int, list[float]] = {1: [], 2: []}
+    parts: dict[tuple[int, str], list[float]] = {}  # seconds of each part of each process's ScoreRun
     try:
         world = work / "world"
         run_kgcrm(["generate", "--accounts", str(args.accounts), "--seed", str(args.seed), "--quiet", str(world)], env)
@@ -73,6 +75,9 @@ def main() -> None:
                     walls[processes].append(_score(env, processes))
                     counts = graph.read(q.SCORED_ONCE)[0]
                     assert counts["scored"] == counts["changes"] == accounts, (processes, counts, accounts)
+                    for timings in graph.read(q.RUN_TIMINGS):
+                        for part, seconds in json.loads(timings["timings"]).items():
+                            parts.setdefault((processes, part[:-2]), []).append(seconds)
     finally:
         local.stop()
         shutil.rmtree(local.instance_dir, ignore_errors=True)
@@ -89,6 +94,11 @@ def main() -> None:
     for processes, median in ((1, one), (2, two)):
         spread = f"{min(walls[processes]):.1f}-{max(walls[processes]):.1f}"
         print(f"| {processes} | {median:.1f} ({spread}) | {accounts / median:,.0f} | {one / median:.2f} |")
+    print("\nParts inside each process (median seconds, from its ScoreRun; the rest of the wall time is the")
+    print("process's start-up, imports and model load):\n")
+    for processes in (1, 2):
+        print(f"- {processes} process{'es' if processes > 1 else ''}: " + ", ".join(
+            f"{part} {statistics.median(values):.1f}" for (n, part), values in parts.items() if n == processes))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ STANDARD: list[tuple[str, list[str]]] = [
     ("bench_outbox.py", ["--quick"]),
     ("bench_events.py", ["--quick"]),
     ("bench_rollback.py", ["--accounts", "100000", "--rescore-accounts", "10000"]),
+    ("bench_score_scaling.py", ["--accounts", "2000", "--runs", "1"]),
     ("bench_explorer.py", ["--quick"]),
     # Its own output files, so a standard run never overwrites the full run's results and plot.
     ("bench_activation.py", ["--quick", "--out", str(OUT / "activation.jsonl"), "--png", str(OUT / "activation.png")]),

@@ -19,3 +19,5 @@ CALL () {{ MATCH (a:{Label.ACCOUNT}) WHERE a.intent_score IS NOT NULL RETURN cou
 CALL () {{ MATCH (:{Label.SCORE_CHANGE})-[:{RelType.ABOUT}]->(a:{Label.ACCOUNT}) RETURN count(*) AS changes }}
 RETURN scored, changes
 """
+
+RUN_TIMINGS = f"MATCH (r:{Label.SCORE_RUN}) RETURN r.timings AS timings"
