@@ -28,6 +28,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import AddValidationRules
 
 VARIABLE_PAGE_SIZE = 100
+# Variables one request may carry: the widest operation of this schema declares about ten. Thousands of
+# unused ones cost nothing in GraphQL but parsing, encoding and freeing them (a measured 2x on the p99
+# of other clients' queries during such a flood), so they are refused before anything else.
+MAX_VARIABLES = 100
 # Defaults of list fields' page-size arguments, so a query without `first` is costed as it will run.
 DEFAULT_PAGE_SIZES = {
     "accounts": 20, "contacts": 50, "opportunities": 50, "actions": 20, "models": 20, "activities": 20,
@@ -152,6 +156,11 @@ def decode_request_json(data: str | bytes) -> object:
         raise HTTPException(400, "Unable to parse request body as JSON: it is nested too deeply") from None
     if not isinstance(value, (dict, list)):
         raise HTTPException(400, "The request body must be a JSON object with a `query`")
+    for request in value if isinstance(value, list) else [value]:
+        variables = request.get("variables") if isinstance(request, dict) else None
+        if isinstance(variables, dict) and len(variables) > MAX_VARIABLES:
+            raise HTTPException(400, f"A request may carry at most {MAX_VARIABLES} variables; this one has "
+                                     f"{len(variables)}")
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

@@ -11,6 +11,7 @@ docs/reliability.md. No timing is asserted in `make test`.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import socket
 import statistics
@@ -70,7 +71,7 @@ ATTACKS = [
            200, "above the limit"),
     Attack("batch of 500 operations", [{"query": ME}] * 500, 400, "atch"),
     Attack("oversized body", {"query": ME, "variables": {"pad": "x" * 200_000}}, 413, "larger than"),
-    Attack("many variables", {"query": ME, "variables": {f"v{i}": i for i in range(3000)}}, 200, "role"),
+    Attack("many variables", {"query": ME, "variables": {f"v{i}": i for i in range(3000)}}, 400, "at most 100 variables"),
     Attack("thousands of unused fragments", {"query": ME + " " + " ".join(f"fragment U{i} on Query {{ me {{ role }} }}"
                                                                       for i in range(300))}, 200, "token"),
 ]
@@ -86,7 +87,7 @@ def test_attacks_are_refused_with_a_clear_message_and_the_api_keeps_answering(ht
     print(f"{attack.kind}: {response.status_code} in {elapsed * 1000:.0f} ms")  # figures for docs/reliability.md
     assert response.status_code == attack.status, response.text[:300]
     assert attack.fragment in response.text, response.text[:300]
-    if attack.status == 200 and attack.kind != "many variables":
+    if attack.status == 200:
         body = response.json()
         assert body.get("errors") and not body.get("data"), body
     normal = http.post("/graphql", json={"query": ME}, headers=headers)
@@ -163,13 +164,22 @@ def _latencies(url: str, key: str, seconds: float) -> list[float]:
     return found
 
 
-def _attacker(url: str, key: str, attack: Attack, stop: threading.Event, counts: dict[str, int]) -> None:
+def _attacker(url: str, key: str, attack: Attack, stop: Any, count: Any, wrong: Any) -> None:
+    """One attacking process: posts the attack until told to stop, counting requests and wrong statuses.
+
+    A process, not a thread of the measuring one: the attacker's own JSON encoding and HTTP work must
+    not take the measuring client's interpreter lock, or the measured latency is the client's.
+    """
+    body = json.dumps(attack.body)
     with httpx.Client(base_url=url, timeout=60) as client:
         while not stop.is_set():
-            response = client.post("/graphql", content=json.dumps(attack.body),
+            response = client.post("/graphql", content=body,
                                    headers={"Authorization": f"Bearer {key}", "content-type": "application/json"})
-            counts[attack.kind] = counts.get(attack.kind, 0) + 1
-            assert response.status_code == attack.status
+            with count.get_lock():
+                count.value += 1
+            if response.status_code != attack.status:
+                with wrong.get_lock():
+                    wrong.value += 1
 
 
 @pytest.mark.soak
@@ -180,24 +190,29 @@ def test_p99_of_a_normal_query_during_each_attack_against_its_baseline(server: A
     baseline = _latencies(server.url, key, seconds)
     results["phases"].append({"attack": "none (baseline)", "requests": len(baseline),
                               "p50_ms": statistics.median(baseline) * 1000, "p99_ms": _p(baseline, 0.99) * 1000})
+    forked = multiprocessing.get_context("fork")
     for attack in ATTACKS + [Attack("50 slow clients", None, 0, "")]:
-        stop = threading.Event()
-        counts: dict[str, int] = {}
+        count, wrong = forked.Value("l", 0), forked.Value("l", 0)
         if attack.body is None:
+            stop: Any = threading.Event()
             sent = [0]
-            threads = [threading.Thread(target=_slow_client, args=(server.port, stop, sent), daemon=True) for _ in range(50)]
+            workers: list[Any] = [threading.Thread(target=_slow_client, args=(server.port, stop, sent), daemon=True)
+                                  for _ in range(50)]
         else:
-            threads = [threading.Thread(target=_attacker, args=(server.url, world.keys["admin"], attack, stop, counts),
-                                        daemon=True) for _ in range(2)]
-        for thread in threads:
-            thread.start()
+            stop = forked.Event()
+            workers = [forked.Process(target=_attacker, args=(server.url, world.keys["admin"], attack, stop, count, wrong),
+                                      daemon=True) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        time.sleep(1.0)  # past the forks' start-up (copy-on-write faults in this big process): the attack's steady state
         try:
             during = _latencies(server.url, key, seconds)
         finally:
             stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
-        results["phases"].append({"attack": attack.kind, "attack_requests": counts.get(attack.kind, 0),
+            for worker in workers:
+                worker.join(timeout=30)
+        assert wrong.value == 0, f"{attack.kind}: {wrong.value} attack requests got another status than {attack.status}"
+        results["phases"].append({"attack": attack.kind, "attack_requests": count.value,
                                   "requests": len(during), "p50_ms": statistics.median(during) * 1000,
                                   "p99_ms": _p(during, 0.99) * 1000,
                                   "p99_ratio": _p(during, 0.99) / _p(baseline, 0.99)})
