@@ -1,7 +1,7 @@
 """Benchmark of a model rollback at 1M scores: the in-database restore against rescoring's write.
 
 `kgcrm rollback` (ml/retrain.py) flips the production flag back, restores the restored model's stored
-scores in the database (ml/restore.py: one batched Cypher copy, no export, inference or explanation),
+scores in the database (graph/score_restore.py: one batched Cypher copy, no export, inference or explanation),
 then rescores with it in the background of normal operation. This script measures the restore at N
 accounts with the production code: N bare accounts are scored by model A, then by model B (every score
 moves, so A's are kept beside B's), and the restore back to A is timed. Side by side in the same run,
@@ -31,7 +31,7 @@ from kgcrm.graph.queries import bench_rollback as q
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
 from kgcrm.graph.settings import Settings
-from kgcrm.ml.restore import restore_previous_scores
+from kgcrm.graph.score_restore import restore_previous_scores
 from kgcrm.ml.score import write_scores
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,6 +17,7 @@ from strawberry.types import Info
 
 from kgcrm.graph.model import SCORED_LABELS, Label
 from kgcrm.graph.queries import api_actions, api_scores, api_writes
+from kgcrm.graph.score_restore import restore_previous_scores
 from kgcrm.gql import hooks
 from kgcrm.gql.permissions import CanIngest, CanRead, IsAdmin
 from kgcrm.gql.types.actions import Action
@@ -34,7 +35,6 @@ from kgcrm.gql.types.errors import (
 from kgcrm.gql.types.inputs import AccountInput, ActivityInput, ContactInput, OpportunityInput
 from kgcrm.gql.types.nodes import Account, Activity, Contact, Opportunity
 from kgcrm.gql.types.scores import ModelVersion
-from kgcrm.ml.restore import restore_previous_scores
 
 MAX_TEXT = 500
 MAX_ID = 200

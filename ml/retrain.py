@@ -26,6 +26,7 @@ import torch
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import ModelError, RetrainLocked
 from kgcrm.graph.queries import ml_registry as q
+from kgcrm.graph.score_restore import restore_previous_scores
 from kgcrm.graph.settings import Settings
 from kgcrm.ml.candidate import Candidate, train_candidate
 from kgcrm.ml.export import export_graph
@@ -40,7 +41,6 @@ from kgcrm.ml.registry import (
     register_model,
     roll_back,
 )
-from kgcrm.ml.restore import restore_previous_scores
 from kgcrm.ml.score import ScoreRun, score_task
 from kgcrm.ml.tasks import Task
 from kgcrm.ml.train import GnnConfig
@@ -201,7 +201,7 @@ def rollback(graph: Graph, settings: Settings, task: str, *, quiet: bool = True,
              refresh: bool = True) -> RollbackResult:
     """Restore the previous production model and its stored scores, then rescore with it, under the retrain lock.
 
-    The stored scores are back in seconds (ml/restore.py); the rescoring that follows brings in what
+    The stored scores are back in seconds (graph/score_restore.py); the rescoring that follows brings in what
     happened since they were written and covers nodes the retired model alone had scored.
     """
     with retrain_lock(graph, task, settings.ml_lock_lease_seconds):

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.queries import ml_registry as q
+from kgcrm.graph.score_restore import restore_previous_scores
 from kgcrm.graph.settings import Settings
 from kgcrm.ml.candidate import graph_clock
 from kgcrm.ml.drift import measure_drift, relationship_counts, target_degrees
@@ -30,7 +31,6 @@ from kgcrm.ml.export import GraphExport, export_graph
 from kgcrm.ml.features import take_snapshot
 from kgcrm.ml.inference import logits_of, prepare
 from kgcrm.ml.registry import ModelVersion, load_model, require_production
-from kgcrm.ml.restore import restore_previous_scores
 from kgcrm.ml.tasks import scoring_index
 
 logger = logging.getLogger(__name__)

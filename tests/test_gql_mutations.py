@@ -231,7 +231,7 @@ def test_promote_and_roll_back_models(as_, _session_graph: Graph) -> None:
     assert rolled["rollbackModel"] == {"__typename": "ModelVersion", "id": gid("ModelVersion", "mv-1"),
                                        "stage": "production"}
     assert stages(_session_graph) == {"mv-0": "retired", "mv-1": "production", "mv-2": "retired"}
-    # The rollback also put back the score mv-1 had written on the node mv-2 took over (ml/restore.py).
+    # The rollback also put back the score mv-1 had written on the node mv-2 took over (graph/score_restore.py).
     node = _session_graph.write("MATCH (a:Account {id: 'rb-1'}) WITH a, a {.intent_score, .intent_model} AS was, "
                                "a.intent_restored_by IS NOT NULL AS marked DETACH DELETE a RETURN was, marked")
     assert node == [{"was": {"intent_score": 0.1, "intent_model": "mv-1"}, "marked": True}]

@@ -16,11 +16,11 @@ import torch
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import ModelError, RetrainLocked
 from kgcrm.graph.model import Label
+from kgcrm.graph.score_restore import restore_previous_scores
 from kgcrm.graph.settings import Settings
 from kgcrm.ml.artifact import load_artifact
 from kgcrm.ml.drift import psi, reference_histogram
 from kgcrm.ml.registry import list_models, load_model, production_model
-from kgcrm.ml.restore import restore_previous_scores
 from kgcrm.ml.retrain import _try_lock, retrain, retrain_lock, rollback
 from kgcrm.ml.score import score_task
 from kgcrm.ml.tasks import load_task

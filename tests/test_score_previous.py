@@ -9,8 +9,8 @@ import numpy as np
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries.actions import write_score_changes
+from kgcrm.graph.score_restore import restore_previous_scores
 from kgcrm.graph.settings import Settings
-from kgcrm.ml.restore import restore_previous_scores
 from kgcrm.ml.score import write_scores
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

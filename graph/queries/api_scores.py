@@ -54,7 +54,7 @@ RETURN m {{.*}} AS node
 
 # Rollback restores the task's most recently retired model that was once in production and was not
 # itself rolled back (so two rollbacks step back twice instead of flip-flopping), as the registry does;
-# the mutation then restores the restored model's stored scores (ml/restore.py).
+# the mutation then restores the restored model's stored scores (graph/score_restore.py).
 ROLLBACK_MODEL = f"""
 MATCH (current:{Label.MODEL_VERSION} {{stage: 'production'}})
 WHERE $role = '{ADMIN}' AND ($task IS NULL OR current.task = $task)
