@@ -14,7 +14,7 @@ help:
 	@echo "make demo          install what is missing, start Neo4j, load a small world, train, score, serve the API"
 	@echo "make test          install what is missing, then run the whole test suite"
 	@echo "make neo4j-install|neo4j-start|neo4j-stop|neo4j-status   manage the local Neo4j"
-	@echo "make bench         run every benchmark at its standard size (~16 min on 2 quiet cores; sections in bench/out/)"
+	@echo "make bench         run every benchmark at its standard size (~17 min on 2 quiet cores; sections in bench/out/)"
 	@echo "make bench-full    every benchmark at the size bench/RESULTS.md reports (hours on two cores)"
 	@echo "make clean         stop the local Neo4j and remove .kgcrm/ (its data too)"
 

@@ -1,6 +1,6 @@
 """Run every benchmark one after the other (`make bench`, `make bench-full`) and keep what each printed.
 
-The standard profile finishes in about 16 minutes on a quiet 2-core machine (goal: 30): the peer comparison
+The standard profile finishes in about 17 minutes on a quiet 2-core machine (goal: 30): the peer comparison
 at full size, the other benchmarks at sizes that still say something. `--full` runs each at the size
 bench/RESULTS.md reports (hours on two cores). Each script's section goes to bench/out/<name>.md.
 """
