@@ -44,7 +44,8 @@ CREATE (a1)-[:SUBSIDIARY_OF]->(a0)
 CREATE (k:Campaign {id: 'k1', type: 'webinar', created_at: $born})
 CREATE (c0)-[:MEMBER_OF {joined_at: $born}]->(k), (c60)-[:MEMBER_OF {joined_at: $born}]->(k)
 """
-POLICIES = parse_policies("""
+# One webhook on every move of an account's score (the fault tests write it to a policies file).
+POLICIES_YAML = """
 policies:
   - name: any-move
     label: Account
@@ -52,7 +53,8 @@ policies:
     rearm: 0.0
     min_delta: 0
     action: webhook
-""", "test policies")
+"""
+POLICIES = parse_policies(POLICIES_YAML, "test policies")
 
 
 @pytest.fixture

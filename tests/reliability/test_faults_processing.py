@@ -26,25 +26,17 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.settings import Settings
 from kgcrm.ml.score import score_task
-from test_events_rescore import AS_OF, random_production_model
+from test_events_rescore import AS_OF, POLICIES_YAML, random_production_model
 from test_ml_pipeline import build_planted_world
 
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(2400)]  # a loaded 2-core machine: minutes per re-run
 
 ACCOUNTS = 300
-POLICIES = """policies:
-  - name: any-move
-    label: Account
-    enter: 0.01
-    rearm: 0.0
-    min_delta: 0
-    action: webhook
-"""
 
 
 def _env(server: KillableNeo4j, tmp_path: Path, **extra: str) -> dict[str, str]:
     policies = tmp_path / "policies.yaml"
-    policies.write_text(POLICIES)
+    policies.write_text(POLICIES_YAML)
     return {**server.env, "KGCRM_MODEL_DIR": str(tmp_path / "models"), "KGCRM_ML_THREADS": "1",
             "KGCRM_SCORE_EPSILON": "0", "KGCRM_HOLDOUT_FRACTION": "0", "KGCRM_POLICIES_FILE": str(policies),
             # Fail fast when the server is gone, so the re-run (not the driver's retry) finishes the work.
