@@ -16,6 +16,7 @@ them queued; the next pass finds the new scores already stored and writes nothin
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -32,6 +33,7 @@ from kgcrm.actions import embedding_cache
 from kgcrm.actions.embedding_cache import EmbeddingCache
 from kgcrm.actions.outbox import ApplyReport, ScoreChangeInput, apply_score_changes
 from kgcrm.actions.policies import Policy, load_policies
+from kgcrm.actions.stored_scores import StoredScores
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries import events as q
@@ -82,6 +84,8 @@ class TaskRescore:
     ids: np.ndarray = field(repr=False)
     scores: np.ndarray = field(repr=False)
     changes: list[ScoreChangeInput] = field(default_factory=list, repr=False)
+    # What the changes store once applied, by internal id: (score, model).
+    written: dict[int, tuple[float, str]] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -102,6 +106,32 @@ class RescoreReport:
         return {str(i): float(s) for t in self.tasks if t.task == task for i, s in zip(t.ids, t.scores)}
 
 
+class CollectorClock:
+    """Seconds this process has spent in Python's cyclic garbage collector (for the pass log)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._began = 0.0
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+
+
+_collector_clock: CollectorClock | None = None
+
+
+def collector_seconds() -> float:
+    """Time spent in garbage collection since the first call in this process."""
+    global _collector_clock
+    if _collector_clock is None:
+        _collector_clock = CollectorClock()
+    return _collector_clock.seconds
+
+
 class IncrementalScorer:
     """Rescores the neighbourhoods of queued events; keeps models and vocabularies between passes."""
 
@@ -113,6 +143,7 @@ class IncrementalScorer:
         self._vocabulary: dict[tuple[Label, str], list[str]] = {}
         self._vocabulary_at = -np.inf
         self._caches: dict[str, EmbeddingCache | None] = {}
+        self._stored: dict[str, StoredScores] = {}
         self.partition: tuple[int, int] = (0, 1)
 
     def pending(self, limit: int | None = None) -> list[Event]:
@@ -124,7 +155,7 @@ class IncrementalScorer:
 
     def run_once(self, *, as_of: float | None = None, limit: int | None = None) -> RescoreReport | None:
         """Rescore the queued events (one micro-batch) and mark them done; None when the queue is empty."""
-        clock, cpu = time.perf_counter(), time.process_time()
+        clock, cpu, collecting = time.perf_counter(), time.process_time(), collector_seconds()
         events = self.pending(limit)
         if not events:
             return None
@@ -136,6 +167,7 @@ class IncrementalScorer:
         report.timings["mark_s"] = time.perf_counter() - mark
         report.timings["pass_s"] = time.perf_counter() - clock
         report.timings["cpu_s"] = time.process_time() - cpu
+        report.timings["gc_s"] = collector_seconds() - collecting
         # One parseable line per pass (bench/bench_events.py reads them): what took how long.
         logger.info("pass: %s events, %s affected, %s changes; %s", len(events), sum(t.affected for t in report.tasks),
                     report.changes, " ".join(f"{k}={v:.4f}" for k, v in sorted(report.timings.items())))
@@ -149,6 +181,10 @@ class IncrementalScorer:
         versions = [v for v in list_models(self.graph) if v.status == "production"]
         if not versions:
             logger.warning("%s events not rescored: no production model", len(events))
+        current = {v.id for v in versions}
+        for kept in (self._caches, self._stored):
+            for model in [m for m in kept if m not in current]:
+                del kept[model]  # a model that leaves production and comes back starts afresh
         for version in versions:
             artifact, network = self._model(version)
             if artifact.task.target not in SCORED:
@@ -158,6 +194,9 @@ class IncrementalScorer:
         changes = [c for t in report.tasks for c in t.changes]
         if changes:
             report.applied = apply_score_changes(self.graph, changes, self.policies, self.settings)
+            for task in report.tasks:
+                if task.model in self._stored:
+                    self._stored[task.model].record(task.written)
         report.timings["apply_s"] = time.perf_counter() - clock
         logger.debug("rescored %s events: %s affected, %s score changes, actions %s",
                     len(events), sum(t.affected for t in report.tasks), len(changes), dict(report.applied.actions))
@@ -175,7 +214,12 @@ class IncrementalScorer:
     def _build_cache(self, version: ModelVersion, artifact: ModelArtifact, network: IntentGNN,
                      cutoff: float) -> EmbeddingCache | None:
         clock = time.perf_counter()
+        gc.unfreeze()  # the cache this one replaces becomes collectable again
         cache = embedding_cache.build(version.id, artifact, network, export_graph(self.graph), cutoff)
+        # The cache (millions of objects) lives until the next rebuild: keep it out of the collector's
+        # full passes, each of which would otherwise stall a pass while it scans them.
+        gc.collect()
+        gc.freeze()
         logger.info("embedding cache of %s rebuilt in %.1f s", version.id, time.perf_counter() - clock)
         return cache
 
@@ -224,8 +268,9 @@ class IncrementalScorer:
         _add(timings, "inference_s", time.perf_counter() - clock)
 
         causes = _causes(export, events, index, target, layers)
-        changes = self._changes(version, target, table.neo_ids[index], table.ids[index], scores, causes)
-        return TaskRescore(version.task, version.id, len(index), len(support), table.ids[index], scores, changes)
+        changes, written = self._changes(version, target, table.neo_ids[index], table.ids[index], scores, causes)
+        return TaskRescore(version.task, version.id, len(index), len(support), table.ids[index], scores, changes,
+                           written)
 
     def _rescore_cached(
         self, version: ModelVersion, artifact: ModelArtifact, network: IntentGNN, events: Sequence[Event],
@@ -255,14 +300,22 @@ class IncrementalScorer:
         _add(timings, "cache_update_s", time.perf_counter() - clock)
         causes = [[events[k].id for k in found] for found in result.reach]
         clock = time.perf_counter()
-        changes = self._changes(version, artifact.task.target, result.neo_ids, result.ids, result.scores, causes)
+        stored = self._stored.get(version.id)
+        if stored is None:
+            stored = self._stored[version.id] = StoredScores(self.graph, artifact.task.target)
+        stored.refresh_if_old()
+        changes, written = self._changes(version, artifact.task.target, result.neo_ids, result.ids, result.scores,
+                                         causes, stored)
         _add(timings, "current_s", time.perf_counter() - clock)
-        return TaskRescore(version.task, version.id, len(result.ids), len(inputs), result.ids, result.scores, changes)
+        return TaskRescore(version.task, version.id, len(result.ids), len(inputs), result.ids, result.scores, changes,
+                           written)
 
     def _inputs(self, artifact: ModelArtifact, touched: dict[int, str], cutoff: float) -> dict[int, torch.Tensor]:
         """The model inputs of the touched nodes at `cutoff`, from their one-hop subgraph and activities."""
         support = self._ball(touched, 1)
-        export = self._export(support, list(touched))
+        # Their inputs read only their own relationships (degrees, activities, tenure): not the ones
+        # among their neighbours, such as an owner's every OWNS.
+        export = self._export(support, list(touched), incident=True)
         snapshot = take_snapshot(export, cutoff)
         self._use_global_vocabulary(snapshot, export)
         data = prepare(artifact, snapshot, np.zeros(0, np.int64)).data
@@ -276,21 +329,34 @@ class IncrementalScorer:
                     inputs[int(neo_id)] = data[node_type].x[position]
         return inputs
 
-    def _changes(self, version: ModelVersion, target: Label, neo_ids: np.ndarray, ids: np.ndarray,
-                 scores: np.ndarray, causes: list[list[str]]) -> list[ScoreChangeInput]:
-        """The score changes worth writing: moves above KGCRM_SCORE_EPSILON, or a first score by this model."""
-        current = {r["neo_id"]: r for r in self.graph.read(q.CURRENT_SCORES, {"ids": neo_ids.tolist()})}
-        changes = []
+    def _changes(
+        self, version: ModelVersion, target: Label, neo_ids: np.ndarray, ids: np.ndarray, scores: np.ndarray,
+        causes: list[list[str]], stored: StoredScores | None = None,
+    ) -> tuple[list[ScoreChangeInput], dict[int, tuple[float, str]]]:
+        """The score changes worth writing: moves above KGCRM_SCORE_EPSILON, or a first score by this model.
+
+        With `stored` (the mirror of stored scores) only its candidates are read back from Neo4j; the
+        changes are always judged against what the database holds. Also returns what the changes store.
+        """
+        epsilon = self.settings.ml_score_epsilon
+        if stored is not None:
+            pick = stored.candidates(version.id, neo_ids, scores, epsilon)
+            neo_ids, ids, scores, causes = neo_ids[pick], ids[pick], scores[pick], [causes[k] for k in pick.tolist()]
+        rows = self.graph.read(q.CURRENT_SCORES, {"ids": neo_ids.tolist()})[0]["scores"] if len(neo_ids) else []
+        current = {int(node): (score, model) for node, score, model in rows}
+        if stored is not None:
+            stored.record(current)
+        changes, written = [], {}
         for neo_id, node_id, score, cause in zip(neo_ids.tolist(), ids.tolist(), scores.tolist(), causes):
-            old = current.get(int(neo_id), {})
-            old_score, old_model = old.get("score"), old.get("model")
-            if old_score is not None and old_model == version.id and abs(score - old_score) <= self.settings.ml_score_epsilon:
+            old_score, old_model = current.get(int(neo_id), (None, None))
+            if old_score is not None and old_model == version.id and abs(score - old_score) <= epsilon:
                 continue
             changes.append(ScoreChangeInput(
                 node_id=str(node_id), label=target, old_score=old_score, new_score=float(score),
                 model_version=version.id, event_ids=tuple(cause), cause="event",
             ))
-        return changes
+            written[int(neo_id)] = (float(score), version.id)
+        return changes, written
 
     def _labels_of(self, ids: list[int]) -> dict[int, str]:
         if not ids:
@@ -314,8 +380,11 @@ class IncrementalScorer:
                     frontier.append(node)
         return seen
 
-    def _export(self, support: dict[int, tuple[str, int]], inner: list[int]) -> GraphExport:
-        """The support set as the ML export's tables: its nodes, their activities, relationships among them."""
+    def _export(self, support: dict[int, tuple[str, int]], inner: list[int], incident: bool = False) -> GraphExport:
+        """The support set as the ML export's tables: its nodes, their activities, relationships among them.
+
+        With `incident`, only the relationships at `inner` and at their activities.
+        """
         by_label: dict[Label, list[int]] = {label: [] for label in NODE_COLUMNS}
         for node, (label, _) in support.items():
             by_label[Label(label)].append(node)
@@ -326,7 +395,8 @@ class IncrementalScorer:
                 label: pool.submit(self._read_one, q.subgraph_nodes(label, NODE_COLUMNS.get(label, ())), ids)
                 for label, ids in by_label.items()
             }
-            rel_future = pool.submit(self._read_one, q.subgraph_all_relationships(REL_SPECS, REL_KINDS), everything)
+            rel_future = pool.submit(self._read_one, q.subgraph_all_relationships(REL_SPECS, REL_KINDS, incident),
+                                     inner + by_label[Label.ACTIVITY] if incident else everything)
             node_records = {label: future.result() for label, future in node_futures.items()}
             record = rel_future.result()
         nodes = {label: _node_table(label, record) for label, record in node_records.items()}

@@ -198,6 +198,22 @@ def measure(graph: Graph, receiver: Receiver, times: dict[str, tuple[float, floa
             "actions": len(actions), "received": len(actions & set(receiver.first_seen))}
 
 
+def print_query_stats(rate: float, rows: list[dict], seconds: float, top: int = 15) -> None:
+    """The queries Neo4j spent most time on during one rate: calls, compile and execution time."""
+    def total(row: dict) -> float:
+        summary = row["summary"]
+        return summary["invocationCount"] * (summary["compileTimeInUs"]["avg"] + summary["executionTimeInUs"]["avg"])
+
+    print(f"\nNeo4j's time by query at {rate:g} events/s (data collector; ms of Neo4j time per second of the run):\n")
+    print("| query | calls/s | compile avg / max ms | execute avg / max ms | ms per s |\n|---|---|---|---|---|")
+    for row in sorted(rows, key=total, reverse=True)[:top]:
+        summary, text = row["summary"], " ".join(row["query"].split())
+        compile_ms, execute_ms = (summary[k] for k in ("compileTimeInUs", "executionTimeInUs"))
+        print(f"| `{text[:90]}` | {summary['invocationCount'] / seconds:.1f} | "
+              f"{compile_ms['avg'] / 1000:.2f} / {compile_ms['max'] / 1000:.0f} | "
+              f"{execute_ms['avg'] / 1000:.2f} / {execute_ms['max'] / 1000:.0f} | {total(row) / 1000 / seconds:.1f} |")
+
+
 def _log_size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
@@ -271,6 +287,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=0, help="then post this many events at once: throughput")
     parser.add_argument("--no-cache", action="store_true", help="the exact subgraph path, no embedding cache")
     parser.add_argument("--retrain", action="store_true", help="train the model again instead of the cached one")
+    parser.add_argument("--query-stats", action="store_true",
+                        help="print Neo4j's own time per query during each rate (its data collector)")
     args = parser.parse_args()
     nodes = args.nodes or (5000 if args.quick else 100_000)
     seconds = args.seconds or (10 if args.quick else 60)
@@ -296,7 +314,7 @@ def main() -> None:
     env = {**os.environ, **env_settings, "KGCRM_WEBHOOK_URL": receiver.url}
     processes: dict[str, subprocess.Popen] = {}
     load = [os.getloadavg()[0]]
-    results, cpu, bursts, passes = {}, {}, {}, {}
+    results, cpu, bursts, passes, query_stats = {}, {}, {}, {}, {}
     try:
         neo4j.start()
         with Graph(settings) as graph:
@@ -335,11 +353,15 @@ def main() -> None:
                 prefix = f"r{run}-"
                 before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 marks = {name: _log_size(work / f"{name}.log") for name in commands if name.startswith("scorer")}
+                if args.query_stats:
+                    graph.read(q.BENCH_QUERY_STATS_START)
                 times = replay(url, key, accounts, contacts, rate, seconds, prefix)
                 results[rate] = measure(graph, receiver, times, prefix, max(60.0, seconds * 2))
                 cpu[rate] = {name: (cpu_seconds(pid) - before[name]) * 1000 / max(1, len(times))
                              for name, pid in pids.items()}
                 passes[rate] = [p for name, at in marks.items() for p in _passes(work / f"{name}.log", at)]
+                if args.query_stats:
+                    query_stats[rate] = graph.read(q.BENCH_QUERY_STATS)
                 load.append(os.getloadavg()[0])
                 print(f"rate {rate:g}: {json.dumps(results[rate]['hops']['committed'])}", file=sys.stderr)
             if args.burst:
@@ -394,6 +416,16 @@ def main() -> None:
                 med = {k: float(np.median([p.get(k, 0.0) for p in rows])) for k in ("events", "changes", *keys)}
                 print(f"| {rate:g} | {len(rows)} | {med['events']:.0f} | {med['changes']:.0f} | "
                       + " | ".join(f"{med[k]:.3f}" for k in keys) + " |")
+        print("\nThe tail: pass time p50 / p95 / p99 / max (s), and the slowest pass's parts:\n")
+        for rate, rows in passes.items():
+            if rows:
+                took = np.asarray([p.get("pass_s", 0.0) for p in rows])
+                slowest = max(rows, key=lambda p: p.get("pass_s", 0.0))
+                parts = " ".join(f"{k}={v:.3f}" for k, v in sorted(slowest.items()) if v >= 0.01 or k == "events")
+                print(f"- {rate:g}/s: " + " / ".join(f"{np.quantile(took, q):.3f}" for q in (0.5, 0.95, 0.99, 1.0))
+                      + f"; slowest: {parts}")
+    for rate, rows in query_stats.items():
+        print_query_stats(rate, rows, seconds)
     if bursts:
         print(f"\nBurst of {bursts['events']} events: posted in {bursts['post_s']:.1f} s, {bursts['done']} rescored "
               f"{bursts['drain_s']:.1f} s after the first was sent: **{bursts['per_s']:.0f} events/s** with "

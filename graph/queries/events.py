@@ -121,12 +121,13 @@ RETURN collect(id(a)) AS ids
 
 
 def subgraph_all_relationships(
-    specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]], kinds: dict[tuple, str]
+    specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]], kinds: dict[tuple, str],
+    incident: bool = False,
 ) -> str:
     """One record of every relationship of `specs` leaving the nodes `$ids`: type, ends, times and kind.
 
     One query instead of one per type; the caller files each row under its (source, type, target) by the
-    labels it knows of the two ends.
+    labels it knows of the two ends. With `incident`, the relationships at `$ids` in either direction.
     """
     types = sorted({RelType(spec[1]).value for spec in specs})
     starts, ends, kind_of = {}, {}, {}
@@ -145,9 +146,13 @@ def subgraph_all_relationships(
         cases = " ".join(f"WHEN '{rel}' THEN {convert('r.' + prop)}" for rel, prop in sorted(columns.items()))
         return f"CASE type(r) {cases} ELSE {default} END"
 
+    match = (
+        f"UNWIND $ids AS i\nMATCH (n)-[r:{'|'.join(types)}]-() WHERE id(n) = i\n"
+        "WITH DISTINCT r\nWITH r, startNode(r) AS a, endNode(r) AS b\n"
+        if incident else f"UNWIND $ids AS i\nMATCH (a)-[r:{'|'.join(types)}]->(b) WHERE id(a) = i\n"
+    )
     return (
-        f"UNWIND $ids AS i\nMATCH (a)-[r:{'|'.join(types)}]->(b) WHERE id(a) = i\n"
-        f"RETURN collect(type(r)) AS type, collect(id(a)) AS src, collect(id(b)) AS dst,\n"
+        match + "RETURN collect(type(r)) AS type, collect(id(a)) AS src, collect(id(b)) AS dst,\n"
         f"       collect({by_type(starts, _time, '$nan')}) AS start, collect({by_type(ends, _time, '$nan')}) AS end,\n"
         f"       collect({by_type(kind_of, _string, chr(39) * 2)}) AS kind"
     )
@@ -161,11 +166,17 @@ def category_counts(label: Label, prop: str) -> str:
     )
 
 
+# One record of [internal id, score, model] triples: a list per row would cost the driver far more.
 CURRENT_SCORES = """
 UNWIND $ids AS i
 MATCH (n) WHERE id(n) = i
-RETURN id(n) AS neo_id, n.intent_score AS score, n.intent_model AS model
+RETURN collect([id(n), n.intent_score, n.intent_model]) AS scores
 """
+
+
+def stored_scores(label: Label) -> str:
+    """Every `label` node's stored score and model as [internal id, score, model] triples (one record)."""
+    return f"MATCH (n:{Label(label).value})\nRETURN collect([id(n), n.intent_score, n.intent_model]) AS scores"
 
 # explainAction: the lineage (graph/queries/actions.py ACTION_LINEAGE) of an action the caller may see.
 API_ACTION_LINEAGE = f"""
@@ -242,4 +253,17 @@ BENCH_BURST_DONE = f"""
 MATCH (e:{Label.ACTIVITY}) WHERE e.id STARTS WITH $prefix AND e.rescored_at IS NOT NULL
 WITH count(e) AS done, max(e.rescored_at) AS last
 RETURN done, last.epochMillis AS last_ms
+"""
+
+# The benchmark's per-query view of Neo4j's own work (the data collector, Community included): how
+# often each query ran and how long Neo4j spent compiling and executing it.
+BENCH_QUERY_STATS_START = """
+CALL db.stats.clear('QUERIES') YIELD success AS cleared
+CALL db.stats.collect('QUERIES') YIELD success
+RETURN cleared, success
+"""
+
+BENCH_QUERY_STATS = """
+CALL db.stats.retrieve('QUERIES') YIELD data
+RETURN data.query AS query, data.invocationSummary AS summary
 """
