@@ -287,6 +287,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=0, help="then post this many events at once: throughput")
     parser.add_argument("--no-cache", action="store_true", help="the exact subgraph path, no embedding cache")
     parser.add_argument("--retrain", action="store_true", help="train the model again instead of the cached one")
+    parser.add_argument("--keep-logs", type=Path, default=None, help="copy the services' logs to this folder")
     parser.add_argument("--query-stats", action="store_true",
                         help="print Neo4j's own time per query during each rate (its data collector)")
     args = parser.parse_args()
@@ -377,6 +378,10 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         neo4j.stop()
+        if args.keep_logs:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log_file in [*work.glob("*.log"), *(neo4j.instance_dir / "logs").glob("*.log")]:
+                shutil.copy(log_file, args.keep_logs / log_file.name)
         shutil.rmtree(neo4j.instance_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 

@@ -12,7 +12,7 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import KgcrmError, LoadFailed, MappingError, RowsRejected
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.loaders.bulk_import import bulk_load
-from kgcrm.loaders.load import DEFAULT_MAX_FIELD_LENGTH, LoadOptions, LoadReport, load
+from kgcrm.loaders.load import DEFAULT_MAX_FIELD_LENGTH, DEFAULT_MEMORY_ROWS, LoadOptions, LoadReport, load
 from kgcrm.loaders.mapping import BUILTIN_FORMATS, load_mapping
 
 EXIT_HELP = f"""
@@ -39,6 +39,9 @@ Exit codes:
               help="Where rejected rows go (default: ./<source>-rejects.csv, written only when rows are rejected).")
 @click.option("--max-field-length", type=click.IntRange(1), default=DEFAULT_MAX_FIELD_LENGTH, show_default=True,
               envvar="KGCRM_MAX_FIELD_LENGTH", help="Longest value accepted in a mapped column (characters).")
+@click.option("--memory-rows", type=click.IntRange(0), default=DEFAULT_MEMORY_ROWS, show_default=True,
+              envvar="KGCRM_LOAD_MEMORY_ROWS",
+              help="Validated rows kept in memory (about 1.4 KB each); the rest wait in a temporary file.")
 @click.option("--dry-run", is_flag=True, help="Validate everything and write the rejects file, but write nothing to Neo4j.")
 @click.option("--bulk", is_flag=True,
               help="Initial load into a NEW local database through neo4j-admin's offline importer "
@@ -47,7 +50,7 @@ Exit codes:
 @click.pass_context
 def load_command(
     ctx: click.Context, source: Path, format_: str, batch_size: int | None, prune: bool, rejects_path: Path | None,
-    max_field_length: int, dry_run: bool, bulk: bool, quiet: bool,
+    max_field_length: int, memory_rows: int, dry_run: bool, bulk: bool, quiet: bool,
 ) -> None:
     """Load the CSV exports in SOURCE (a folder) into the graph.
 
@@ -60,6 +63,7 @@ def load_command(
         options = LoadOptions(
             batch_size=batch_size or settings.batch_size, max_field_length=max_field_length, prune=prune,
             dry_run=dry_run, progress=not quiet and sys.stderr.isatty(), rejects_path=rejects_path,
+            memory_rows=memory_rows,
         )
         if bulk:
             report, timings = bulk_load(settings, mapping, source, options)

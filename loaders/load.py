@@ -37,11 +37,14 @@ from kgcrm.graph.model import Label
 from kgcrm.graph.queries import load as q
 from kgcrm.loaders.csvfile import open_csv, undecodable
 from kgcrm.loaders.mapping import Endpoint, FileSpec, Mapping, PropertySpec
+from kgcrm.loaders.spool import RowBudget, RowSpool
 from kgcrm.loaders.values import ColumnGetter, Problem, compile_key_column, compile_property_column
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FIELD_LENGTH = 10_000
+# Two million validated rows take about 3 GB; a load with more keeps the rest on disk.
+DEFAULT_MEMORY_ROWS = 2_000_000
 REJECT_COLUMNS = ("file", "row", "column", "value", "reason")
 # Existence checks against the graph send ids in chunks of this size.
 _LOOKUP_CHUNK = 10_000
@@ -63,6 +66,8 @@ class LoadOptions:
     dry_run: bool = False
     progress: bool = False
     rejects_path: Path | None = None
+    # Validated rows kept in memory across the load's files (about 1.4 KB each); the rest wait on disk.
+    memory_rows: int = DEFAULT_MEMORY_ROWS
 
 
 @dataclass
@@ -203,8 +208,8 @@ class _Compiled:
     props: list[tuple[str, ColumnGetter]] = field(default_factory=list)
     rules: list[_Rule] = field(default_factory=list)
     temporal: _Temporal = field(default_factory=_Temporal)
-    # The validated rows, in file order, kept in memory (None: the file is absent).
-    records: list[_Record] | None = None
+    # The validated rows, in file order (None: the file is absent).
+    records: RowSpool | None = None
     # Row numbers of this file's rejected rows.
     bad: set[int] = field(default_factory=set)
 
@@ -226,6 +231,7 @@ class Loader:
         self.source_dir = source_dir
         self.options = options
         self.now = datetime.now(UTC)
+        self.row_budget = RowBudget(options.memory_rows)
         self.aliases = {
             label: {alias.casefold(): key for alias, key in table.items()}
             for label, table in mapping.key_aliases.items()
@@ -254,6 +260,14 @@ class Loader:
     def run(self) -> LoadReport:
         if not self.source_dir.is_dir():
             raise LoadFailed(f"{self.source_dir}: no such folder (the export to load)")
+        try:
+            return self._run()
+        finally:
+            for compiled in self.files:
+                if compiled.records is not None:
+                    compiled.records.close()
+
+    def _run(self) -> LoadReport:
         self._open_files()
         for compiled in self.files:
             if compiled.rows is not None:
@@ -339,7 +353,7 @@ class Loader:
 
     def _scan(self, compiled: _Compiled) -> None:
         """Read the file in chunks of rows and validate each chunk column by column."""
-        compiled.records = []
+        compiled.records = RowSpool(self.row_budget)
         numbers: list[int] = []
         chunk: list[list[str]] = []
         assert compiled.rows is not None
