@@ -22,6 +22,7 @@ STANDARD: list[tuple[str, list[str]]] = [
     ("bench_peers.py", []),
     ("bench_generate.py", ["--accounts", "21000", "--runs", "1"]),
     ("bench_load.py", ["--accounts", "2000", "--runs", "1"]),
+    ("bench_load_spool.py", ["--accounts", "5000", "--runs", "1"]),
     ("bench_ml.py", ["--accounts", "300", "--runs", "1"]),
     ("bench_api.py", ["--quick"]),
     ("bench_outbox.py", ["--quick"]),
