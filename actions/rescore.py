@@ -30,6 +30,7 @@ import torch
 from scipy import sparse
 
 from kgcrm.actions import embedding_cache
+from kgcrm.actions.collector_clock import collector_seconds
 from kgcrm.actions.embedding_cache import EmbeddingCache
 from kgcrm.actions.outbox import ApplyReport, ScoreChangeInput, apply_score_changes
 from kgcrm.actions.policies import Policy, load_policies
@@ -104,32 +105,6 @@ class RescoreReport:
     def scores(self, task: str) -> dict[str, float]:
         """The incremental scores of one task's affected nodes, by node id."""
         return {str(i): float(s) for t in self.tasks if t.task == task for i, s in zip(t.ids, t.scores)}
-
-
-class CollectorClock:
-    """Seconds this process has spent in Python's cyclic garbage collector (for the pass log)."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._began = 0.0
-        gc.callbacks.append(self._on_collection)
-
-    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._began = time.perf_counter()
-        else:
-            self.seconds += time.perf_counter() - self._began
-
-
-_collector_clock: CollectorClock | None = None
-
-
-def collector_seconds() -> float:
-    """Time spent in garbage collection since the first call in this process."""
-    global _collector_clock
-    if _collector_clock is None:
-        _collector_clock = CollectorClock()
-    return _collector_clock.seconds
 
 
 class IncrementalScorer:
