@@ -166,17 +166,19 @@ def category_counts(label: Label, prop: str) -> str:
     )
 
 
-# One record of [internal id, score, model] triples: a list per row would cost the driver far more.
-CURRENT_SCORES = """
+# One record of [internal id, score, model] triples: a record per node would cost the driver far more.
+_SCORE_TRIPLES = "RETURN collect([id(n), n.intent_score, n.intent_model]) AS scores"
+
+CURRENT_SCORES = f"""
 UNWIND $ids AS i
 MATCH (n) WHERE id(n) = i
-RETURN collect([id(n), n.intent_score, n.intent_model]) AS scores
+{_SCORE_TRIPLES}
 """
 
 
 def stored_scores(label: Label) -> str:
     """Every `label` node's stored score and model as [internal id, score, model] triples (one record)."""
-    return f"MATCH (n:{Label(label).value})\nRETURN collect([id(n), n.intent_score, n.intent_model]) AS scores"
+    return f"MATCH (n:{Label(label).value})\n{_SCORE_TRIPLES}"
 
 # explainAction: the lineage (graph/queries/actions.py ACTION_LINEAGE) of an action the caller may see.
 API_ACTION_LINEAGE = f"""
