@@ -213,7 +213,7 @@ def main() -> None:
             maven_settings = settings.model_copy(update={"neo4j_instance": f"bench-ml-maven-{os.getpid()}",
                                                          "neo4j_uri": f"bolt://127.0.0.1:{free_port()}"})
             local.stop()
-            maven_env = _env(maven_settings)
+            maven_env = kgcrm_env(maven_settings)
             run_kgcrm(["neo4j", "start"], maven_env)
             run_kgcrm(["schema", "apply"], maven_env)
             run_kgcrm(["load", str(args.maven), "--format", "maven", "--quiet"], maven_env)

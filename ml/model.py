@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import HeteroConv, SAGEConv
@@ -40,16 +42,38 @@ class HeteroSage(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.dropout = dropout
 
-    def forward(self, x_dict: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor]) -> dict[str, Tensor]:
-        for conv, norm in zip(self.convs, self.norms):
-            edges = {et: ei for et, ei in edge_index_dict.items() if et[0] in x_dict and et[2] in x_dict}
-            out = conv(x_dict, edges)
+    def forward(
+        self, x_dict: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor], wanted: set[str] | None = None
+    ) -> dict[str, Tensor]:
+        """Embeddings after the last layer: of every node type, or only of the `wanted` ones.
+
+        With `wanted`, each layer computes only what a later layer reads (its receptive field): the last
+        layer updates the wanted types alone, the one before it those and their neighbours' types. The
+        result for the wanted types is the same, and the largest types (activities) skip the last layer.
+        """
+        edges = {et: ei for et, ei in edge_index_dict.items() if et[0] in x_dict and et[2] in x_dict}
+        for conv, norm, keep in zip(self.convs, self.norms, self.layer_outputs(edges, set(x_dict), wanted)):
+            out = conv(x_dict, {et: ei for et, ei in edges.items() if et[2] in keep})
             x_dict = {
                 t: norm(x + torch.nn.functional.dropout(torch.relu(out[t]), self.dropout, self.training))
                 if t in out else x
-                for t, x in x_dict.items()
+                for t, x in x_dict.items() if t in keep
             }
         return x_dict
+
+    def layer_outputs(self, edges: Iterable[EdgeType], types: set[str], wanted: set[str] | None) -> list[set[str]]:
+        """Per layer, the node types whose output a later layer (or the caller) reads."""
+        keep = set(types) if wanted is None else set(wanted) & types
+        plan = []
+        for _ in self.convs:
+            plan.append(keep)
+            keep = keep | {src for src, _, dst in edges if dst in keep}
+        return plan[::-1]
+
+    def input_types(self, edges: Iterable[EdgeType], types: set[str], wanted: set[str] | None) -> set[str]:
+        """The node types whose encoded inputs the first layer reads."""
+        first = self.layer_outputs(edges, types, wanted)[0] if len(self.convs) else set(wanted or types)
+        return first | {src for src, _, dst in edges if dst in first}
 
 
 class IntentGNN(nn.Module):
@@ -69,5 +93,9 @@ class IntentGNN(nn.Module):
         )
 
     def forward(self, x_dict: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor]) -> Tensor:
-        h = self.gnn(self.encoder(x_dict), edge_index_dict)[self.target]
+        # Only the target's embedding is read: the encoder and each layer compute what leads to it.
+        edges = [et for et in edge_index_dict if et[0] in x_dict and et[2] in x_dict]
+        inputs = self.gnn.input_types(edges, set(x_dict), {self.target})
+        encoded = self.encoder({t: x for t, x in x_dict.items() if t in inputs})
+        h = self.gnn(encoded, edge_index_dict, {self.target})[self.target]
         return self.head(torch.cat([h, x_dict[self.target]], dim=1)).squeeze(-1)
