@@ -17,10 +17,11 @@ def serve_api(settings: Settings, *, host: str | None = None, port: int | None =
     import uvicorn
 
     from kgcrm.gql.logs import configure_json_logging
+    from kgcrm.gql.slow_clients import DeadlineHttpToolsProtocol
 
     configure_json_logging(settings.log_level)
     uvicorn.run(
-        "kgcrm.gql.app:create_app", factory=True,
+        "kgcrm.gql.app:create_app", factory=True, http=DeadlineHttpToolsProtocol,
         host=host or settings.api_host, port=port if port is not None else settings.api_port,
         workers=workers or settings.api_workers, log_config=None, access_log=False,
     )

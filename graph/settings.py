@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     api_max_tokens: int = Field(2000, ge=50, validation_alias="KGCRM_API_MAX_TOKENS")
     api_max_cost: int = Field(20000, ge=10, validation_alias="KGCRM_API_MAX_COST")
     api_max_body_bytes: int = Field(65536, ge=1024, validation_alias="KGCRM_API_MAX_BODY_BYTES")
+    # A request's headers must arrive within this many seconds, its body within this many more (slow
+    # clients get a 408 and are disconnected; 0 turns a deadline off).
+    api_header_timeout_s: float = Field(10.0, ge=0, validation_alias="KGCRM_API_HEADER_TIMEOUT")
+    api_body_timeout_s: float = Field(30.0, ge=0, validation_alias="KGCRM_API_BODY_TIMEOUT")
     # Subscriptions poll the graph for changes made by other writers this often.
     api_poll_seconds: float = Field(1.0, gt=0, validation_alias="KGCRM_API_POLL_SECONDS")
     # A verified API key is trusted for this long before it is looked up again (revocation delay).
