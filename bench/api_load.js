@@ -10,7 +10,8 @@ let sequence = 0
 
 // Each request may pick a random value from `pick` for its variable and make a unique event id, so
 // the mix reads many accounts and every recordActivity stores a new event.
-const requests = config.requests.map((template) => ({
+// A template with `path` (and no `query`) is a plain GET, such as /healthz for the HTTP stack's floor.
+const requests = config.requests.map((template) => template.path ? { method: 'GET', path: template.path } : ({
   method: 'POST',
   path: '/graphql',
   headers: { 'content-type': 'application/json', authorization: `Bearer ${template.key}` },

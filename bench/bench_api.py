@@ -118,10 +118,27 @@ def request_mix(keys: dict[str, str], rep_book: list[str]) -> dict[str, dict[str
     }
 
 
+def floor_requests(keys: dict[str, str], rep_book: list[str]) -> dict[str, dict[str, Any]]:
+    """Requests that do less than any real one: what the HTTP stack, GraphQL and one Cypher query cost alone.
+
+    If even these miss a latency goal at some concurrency, no query that reads data can meet it there.
+    """
+    return {
+        "GET /healthz (HTTP only)": {"path": "/healthz"},
+        "{ __typename } (HTTP, auth, GraphQL; no Cypher)": {"key": keys["rep"], "query": "{ __typename }", "variables": {}},
+        "account(id) { id } (one small Cypher query)": {
+            "key": keys["rep"], "query": "query One($id: ID!) { account(id: $id) { ... on Account { id } } }",
+            "variables": {}, "pick": {"variable": "id", "values": rep_book}},
+    }
+
+
 def check_and_warm(url: str, mix: dict[str, dict[str, Any]], rounds: int) -> None:
     """Every request must succeed before it is timed; repeating it also fills Neo4j's plan cache."""
     with httpx.Client(base_url=url, timeout=60) as client:
         for name, template in mix.items():
+            if "path" in template:
+                client.get(template["path"]).raise_for_status()
+                continue
             for i in range(rounds):
                 variables = dict(template["variables"])
                 if "pick" in template:
@@ -262,6 +279,11 @@ def main() -> None:
             per_request = {name: load(node_modules, url, [template], max(connection_counts), duration,
                                       f"one-{workers}-{i}", cpu_of)
                            for i, (name, template) in enumerate(mix.items())}
+            floor = floor_requests(keys, rep_book)
+            check_and_warm(url, floor, rounds=20)
+            per_request.update({name: load(node_modules, url, [template], max(connection_counts), duration,
+                                           f"floor-{workers}-{i}", cpu_of)
+                                for i, (name, template) in enumerate(floor.items())})
             stop(server)
             server = None
             measured[workers] = (results, per_request)
@@ -297,7 +319,8 @@ def main() -> None:
                   f"| {sum(r['errors'] + r['timeouts'] for r in rows)} / {sum(r['non_2xx'] for r in rows)} "
                   f"| {_cpu_cell(rows)} |")
         print()
-        print(f"Each request alone at {max(connection_counts)} connections (one run):")
+        print(f"Each request alone at {max(connection_counts)} connections (one run; the last three are the floor: "
+              "less work than any real request):")
         print()
         print("| request | req/s | p50 ms | p99 ms | CPU ms/req: API / Neo4j / client |")
         print("|---|---|---|---|---|")
