@@ -26,7 +26,13 @@ class Score:
     value: float
     model: str | None
     scored_at: datetime | None
-    drivers: list[Driver]
+    raw_drivers: strawberry.Private[Any] = None
+    raw_weights: strawberry.Private[Any] = None
+
+    @strawberry.field(description="Why the node has this score, strongest reason first.")
+    def drivers(self) -> list[Driver]:
+        # Parsed only when asked for: a list of 50 scores that shows only values skips 50 JSON decodes.
+        return drivers_from(self.raw_drivers, self.raw_weights)
 
 
 def drivers_from(raw: Any, weights: Any = None) -> list[Driver]:
@@ -58,7 +64,7 @@ def score_from(row: dict[str, Any]) -> Score | None:
         value=float(row["intent_score"]),
         model=row.get("intent_model"),
         scored_at=temporal(row.get("intent_scored_at")),
-        drivers=drivers_from(row.get("intent_drivers"), row.get("intent_driver_weights")),
+        raw_drivers=row.get("intent_drivers"), raw_weights=row.get("intent_driver_weights"),
     )
 
 
