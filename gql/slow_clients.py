@@ -51,6 +51,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self.header_timeout = header if self.header_timeout is None else self.header_timeout
             self.body_timeout = body if self.body_timeout is None else self.body_timeout
         self._read_deadline: asyncio.TimerHandle | None = None
+        self._reading_body = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -66,15 +67,21 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        self._reading_body = True
         self._arm(self.body_timeout, "the request's body")
 
     def on_message_complete(self) -> None:
+        self._reading_body = False
         self._disarm()
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._disarm()  # uvicorn's keep-alive timeout takes over until the next request's first byte
+        if self._reading_body:
+            # Answered before its body was read (a 401, a 413): the rest of the body is still owed.
+            self._arm(self.body_timeout, "the request's body")
+        else:
+            self._disarm()  # uvicorn's keep-alive timeout takes over until the next request's first byte
 
     def handle_websocket_upgrade(self) -> None:
         self._disarm()  # the connection belongs to the WebSocket protocol from here on
@@ -98,7 +105,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self._arm(seconds, what)  # the server stopped reading, not the client: wait again
             return
         client = "%s:%d" % self.client if self.client else "a client"
-        logger.warning("closing the connection of %s: %s did not arrive within %.0f s", client, what, seconds)
+        logger.warning("closing the connection of %s: %s did not arrive within %g s", client, what, seconds)
         if self.cycle is None or not self.cycle.response_started:
             self.transport.write(_timeout_response(f"{what} did not arrive within {seconds:g} s"))
         self.transport.close()

@@ -128,6 +128,29 @@ def test_a_body_dribbled_byte_by_byte_gets_a_408(api: Api, admin_key: str) -> No
     assert took < BODY_S + 3
 
 
+def test_a_body_still_dribbling_after_an_early_answer_is_cut(api: Api) -> None:
+    """Refused at the headers (no credentials), the client still owes its body: the deadline still holds."""
+    body = b" " * 2000
+    head = (b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(head)
+        closed = False
+        try:
+            for byte in body:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+                if time.monotonic() - started > BODY_S + 4:
+                    break
+        except OSError:
+            closed = True
+        answer = _read_all(sock, 3)
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert closed or took < BODY_S + 4, took  # the server closed the connection before the client gave up
+
+
 def test_a_connection_that_never_sends_is_closed(api: Api) -> None:
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
         started = time.monotonic()
