@@ -97,6 +97,7 @@ class RescoreReport:
     tasks: list[TaskRescore] = field(default_factory=list)
     applied: ApplyReport = field(default_factory=ApplyReport)
     timings: dict[str, float] = field(default_factory=dict)
+    marked: bool = False  # the events were marked done in the changes' own transaction
 
     @property
     def changes(self) -> int:
@@ -134,11 +135,11 @@ class IncrementalScorer:
         events = self.pending(limit)
         if not events:
             return None
-        report = self.rescore(events, as_of=as_of)
+        report = self.rescore(events, as_of=as_of, mark=True)
         report.timings["pending_s"] = time.perf_counter() - clock - sum(report.timings.values())
         mark = time.perf_counter()
-        note = ",".join(t.model for t in report.tasks) or "no production model"
-        self.graph.write(q.MARK_RESCORED, {"ids": report.events, "note": note})
+        if not report.marked:  # nothing changed, so no transaction of changes carried the mark
+            self.graph.write(*self._mark(report))
         report.timings["mark_s"] = time.perf_counter() - mark
         report.timings["pass_s"] = time.perf_counter() - clock
         report.timings["cpu_s"] = time.process_time() - cpu
@@ -148,8 +149,19 @@ class IncrementalScorer:
                     report.changes, " ".join(f"{k}={v:.4f}" for k, v in sorted(report.timings.items())))
         return report
 
-    def rescore(self, events: Sequence[Event], *, as_of: float | None = None) -> RescoreReport:
-        """Score the nodes the events can move with every production model, and apply what changed."""
+    @staticmethod
+    def _mark(report: RescoreReport) -> tuple[str, dict[str, Any]]:
+        """The statement that marks a pass's events rescored, noting the models that scored them."""
+        note = ",".join(t.model for t in report.tasks) or "no production model"
+        return q.MARK_RESCORED, {"ids": report.events, "note": note}
+
+    def rescore(self, events: Sequence[Event], *, as_of: float | None = None, mark: bool = False) -> RescoreReport:
+        """Score the nodes the events can move with every production model, and apply what changed.
+
+        With `mark`, the events are marked done in the transaction that applies the (last batch of) changes,
+        one round trip fewer a pass; batches before it commit on their own, and re-applying them after a
+        crash changes nothing.
+        """
         torch.set_num_threads(self.settings.ml_threads)
         cutoff = time.time() if as_of is None else as_of
         report = RescoreReport(events=[e.id for e in events])
@@ -168,7 +180,9 @@ class IncrementalScorer:
         clock = time.perf_counter()
         changes = [c for t in report.tasks for c in t.changes]
         if changes:
-            report.applied = apply_score_changes(self.graph, changes, self.policies, self.settings)
+            report.applied = apply_score_changes(self.graph, changes, self.policies, self.settings,
+                                                 then=self._mark(report) if mark else None)
+            report.marked = mark
             for task in report.tasks:
                 if task.model in self._stored:
                     self._stored[task.model].record(task.written)

@@ -119,6 +119,8 @@ def test_incremental_scores_equal_a_full_rescoring_within_the_receptive_field(
 
     rescored = scorer.run_once(as_of=AS_OF)
     assert rescored is not None and sorted(rescored.events) == ["e1", "e2"]
+    # The changes' own transaction marked the events done: nothing is left queued, no separate mark.
+    assert rescored.changes > 0 and rescored.marked and pending_count(world) == 0
     assert "cache_build_s" not in rescored.timings and ("cache_update_s" in rescored.timings) == cached
     incremental = rescored.scores("account_intent")
 
