@@ -96,6 +96,25 @@ def _dribble(port: int, head: bytes, body: bytes = b"", every_s: float = 0.1) ->
     return answer, time.monotonic() - started
 
 
+def _slow_body(port: int, head: bytes, body: bytes, give_up_s: float) -> tuple[bytes, float, bool]:
+    """Sends the headers at once, then the body a byte every 50 ms until done, closed or `give_up_s`;
+    returns what came back, when, and whether the server had closed the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(head)
+        closed = False
+        try:
+            for byte in body:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+                if time.monotonic() - started > give_up_s:
+                    break
+        except OSError:
+            closed = True
+        answer = _read_all(sock, 3)
+        return answer, time.monotonic() - started, closed
+
+
 def test_headers_dribbled_byte_by_byte_get_a_408(api: Api) -> None:
     head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
     answer, took = _dribble(api.port, head)
@@ -110,19 +129,7 @@ def test_a_body_dribbled_byte_by_byte_gets_a_408(api: Api, admin_key: str) -> No
     head = (b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Authorization: Bearer " + admin_key.encode() + b"\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
-    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
-        started = time.monotonic()
-        sock.sendall(head)  # the headers at once: only the body is slow
-        try:
-            for byte in body:
-                sock.sendall(bytes([byte]))
-                time.sleep(0.05)
-                if time.monotonic() - started > BODY_S + 3:
-                    break
-        except OSError:
-            pass
-        answer = _read_all(sock, 5)
-        took = time.monotonic() - started
+    answer, took, _ = _slow_body(api.port, head, body, give_up_s=BODY_S + 3)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"body did not arrive within 2 s" in answer
     assert took < BODY_S + 3
@@ -133,20 +140,7 @@ def test_a_body_still_dribbling_after_an_early_answer_is_cut(api: Api) -> None:
     body = b" " * 2000
     head = (b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
-    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
-        started = time.monotonic()
-        sock.sendall(head)
-        closed = False
-        try:
-            for byte in body:
-                sock.sendall(bytes([byte]))
-                time.sleep(0.05)
-                if time.monotonic() - started > BODY_S + 4:
-                    break
-        except OSError:
-            closed = True
-        answer = _read_all(sock, 3)
-        took = time.monotonic() - started
+    answer, took, closed = _slow_body(api.port, head, body, give_up_s=BODY_S + 4)
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert closed or took < BODY_S + 4, took  # the server closed the connection before the client gave up
 
