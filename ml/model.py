@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 
 import torch
 from torch import Tensor, nn
@@ -61,7 +61,7 @@ class HeteroSage(nn.Module):
             }
         return x_dict
 
-    def layer_outputs(self, edges: Iterable[EdgeType], types: set[str], wanted: set[str] | None) -> list[set[str]]:
+    def layer_outputs(self, edges: Collection[EdgeType], types: set[str], wanted: set[str] | None) -> list[set[str]]:
         """Per layer, the node types whose output a later layer (or the caller) reads."""
         keep = set(types) if wanted is None else set(wanted) & types
         plan = []
@@ -70,7 +70,7 @@ class HeteroSage(nn.Module):
             keep = keep | {src for src, _, dst in edges if dst in keep}
         return plan[::-1]
 
-    def input_types(self, edges: Iterable[EdgeType], types: set[str], wanted: set[str] | None) -> set[str]:
+    def input_types(self, edges: Collection[EdgeType], types: set[str], wanted: set[str] | None) -> set[str]:
         """The node types whose encoded inputs the first layer reads."""
         first = self.layer_outputs(edges, types, wanted)[0] if len(self.convs) else set(wanted or types)
         return first | {src for src, _, dst in edges if dst in first}
