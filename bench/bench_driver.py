@@ -1,0 +1,102 @@
+"""CPU per tiny read query through the ways the Neo4j Python driver can run it, side by side.
+
+The API runs each Cypher query through `Graph.read` (a managed, retried read transaction) in a worker
+thread. This prints the client CPU and wall time per query of that path beside the driver's other
+paths (auto-commit, the async driver), alternating over several rounds against one fresh local Neo4j,
+so the cost of one round trip on the API's side is known apart from what GraphQL adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import neo4j
+import uvloop
+from neo4j import AsyncGraphDatabase, GraphDatabase, RoutingControl
+from starlette.concurrency import run_in_threadpool
+
+from benchkit import free_port
+from kgcrm.graph.server import LocalNeo4j
+from kgcrm.graph.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+QUERY = "MATCH (a:Account {id: $id}) RETURN a.id AS id"
+PASSWORD = "bench-driver-password"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--queries", type=int, default=2000, help="queries per path and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    n = args.queries
+    settings = Settings.load(
+        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD=PASSWORD,
+        KGCRM_HOME=os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")),
+        KGCRM_NEO4J_INSTANCE=f"bench-driver-{os.getpid()}", KGCRM_NEO4J_HEAP="1g", KGCRM_NEO4J_PAGECACHE="512m",
+    )
+    local = LocalNeo4j(settings)
+    local.start()
+    loop = uvloop.new_event_loop()
+    sync = GraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", PASSWORD))
+    async_driver = AsyncGraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", PASSWORD))
+    try:
+        sync.execute_query("UNWIND range(0, 999) AS i MERGE (:Account {id: toString(i)})")
+
+        def managed() -> None:
+            for i in range(n):
+                sync.execute_query(QUERY, {"id": str(i % 1000)}, routing_=RoutingControl.READ)
+
+        def autocommit() -> None:
+            for i in range(n):
+                with sync.session(default_access_mode=neo4j.READ_ACCESS) as session:
+                    session.run(QUERY, id=str(i % 1000)).data()
+
+        async def threaded() -> None:
+            for i in range(n):
+                await run_in_threadpool(sync.execute_query, QUERY, {"id": str(i % 1000)}, routing_=RoutingControl.READ)
+
+        async def async_managed() -> None:
+            for i in range(n):
+                await async_driver.execute_query(QUERY, {"id": str(i % 1000)}, routing_=RoutingControl.READ)
+
+        async def async_autocommit() -> None:
+            for i in range(n):
+                async with async_driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
+                    await (await session.run(QUERY, id=str(i % 1000))).data()
+
+        paths: dict[str, Callable[[], object]] = {
+            "managed read in a worker thread (the API's path)": lambda: loop.run_until_complete(threaded()),
+            "managed read, sync": managed,
+            "auto-commit, sync": autocommit,
+            "managed read, async driver": lambda: loop.run_until_complete(async_managed()),
+            "auto-commit, async driver": lambda: loop.run_until_complete(async_autocommit()),
+        }
+        measured: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+        for _ in range(args.rounds):
+            for name, run in paths.items():
+                cpu, wall = time.process_time(), time.perf_counter()
+                run()
+                measured[name].append((1000 * (time.process_time() - cpu) / n, 1000 * (time.perf_counter() - wall) / n))
+    finally:
+        sync.close()
+        loop.run_until_complete(async_driver.close())
+        loop.close()
+        local.stop()
+        shutil.rmtree(local.instance_dir, ignore_errors=True)
+
+    print(f"## Driver paths\n- command: `python bench/bench_driver.py --queries {n} --rounds {args.rounds}`; "
+          f"median of {args.rounds} rounds\n")
+    print("| path | client CPU ms/query | wall ms/query |\n|---|---|---|")
+    for name, rows in measured.items():
+        print(f"| {name} | {statistics.median(r[0] for r in rows):.3f} | {statistics.median(r[1] for r in rows):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
