@@ -30,7 +30,7 @@ from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
 from kgcrm.graph.settings import Settings
 from kgcrm.gql.auth import create_api_key
-from benchkit import free_port
+from benchkit import cpu_seconds, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_DIR = REPO / ".kgcrm" / "bench-node"
@@ -152,19 +152,10 @@ def check_and_warm(url: str, mix: dict[str, dict[str, Any]], rounds: int) -> Non
                     raise SystemExit(f"bench_api: {name} failed: {response.status_code} {body}")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _tree_cpu_seconds(root: int) -> float:
     """CPU seconds of a process and its direct children (uvicorn's worker processes)."""
     children = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split()
-    return _cpu_seconds(root) + sum(_cpu_seconds(int(c)) for c in children)
+    return cpu_seconds(root) + sum(cpu_seconds(int(c)) for c in children)
 
 
 def load(node_modules: Path, url: str, requests: list[dict[str, Any]], connections: int, duration: int,

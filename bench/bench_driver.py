@@ -9,25 +9,20 @@ so the cost of one round trip on the API's side is known apart from what GraphQL
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import neo4j
 import uvloop
 from neo4j import AsyncGraphDatabase, GraphDatabase, RoutingControl
 from starlette.concurrency import run_in_threadpool
 
-from benchkit import free_port
+from benchkit import bench_settings
 from kgcrm.graph.server import LocalNeo4j
-from kgcrm.graph.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
 QUERY = "MATCH (a:Account {id: $id}) RETURN a.id AS id"
-PASSWORD = "bench-driver-password"
 
 
 def main() -> None:
@@ -36,16 +31,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     n = args.queries
-    settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD=PASSWORD,
-        KGCRM_HOME=os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")),
-        KGCRM_NEO4J_INSTANCE=f"bench-driver-{os.getpid()}", KGCRM_NEO4J_HEAP="1g", KGCRM_NEO4J_PAGECACHE="512m",
-    )
+    settings = bench_settings("driver", heap="1g", pagecache="512m")
     local = LocalNeo4j(settings)
     local.start()
     loop = uvloop.new_event_loop()
-    sync = GraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", PASSWORD))
-    async_driver = AsyncGraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", PASSWORD))
+    sync = GraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", settings.neo4j_password))
+    async_driver = AsyncGraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", settings.neo4j_password))
     try:
         sync.execute_query("UNWIND range(0, 999) AS i MERGE (:Account {id: toString(i)})")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -18,10 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchkit import KGCRM, free_port, kgcrm_env
+from benchkit import KGCRM, bench_settings, kgcrm_env
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.server import LocalNeo4j
-from kgcrm.graph.settings import Settings
 from kgcrm.ml.baselines import train_lightgbm
 from kgcrm.ml.candidate import graph_clock, window_cutoffs
 from kgcrm.ml.compare import evaluate
@@ -30,7 +28,6 @@ from kgcrm.ml.export import export_graph
 from kgcrm.ml.tasks import load_task
 from kgcrm.ml.train import GnnConfig, fit_gnn
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_VARIANTS = '[{}, {"seed": 1}, {"step": 7}, {"step": 7, "dropout": 0.4, "weight_decay": 0.001}]'
 
 
@@ -52,11 +49,7 @@ def main() -> None:
         _config(variant, args.threads)  # a misspelt field fails here, before the world is built
 
     work = Path(tempfile.mkdtemp(prefix="kgcrm-bench-gnn-"))
-    settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD="bench-gnn-password",
-        KGCRM_HOME=os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")),
-        KGCRM_NEO4J_INSTANCE=f"bench-gnn-{os.getpid()}", KGCRM_NEO4J_HEAP="2g", KGCRM_NEO4J_PAGECACHE="1g",
-    )
+    settings = bench_settings("gnn")
     env = kgcrm_env(settings)
     local = LocalNeo4j(settings)
     print(f"## GNN variants\n- command: `python bench/bench_gnn_variants.py --accounts {args.accounts} --seed {args.seed} "

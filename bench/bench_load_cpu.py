@@ -15,17 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchkit import KGCRM, free_port, kgcrm_env
+from benchkit import KGCRM, bench_settings, cpu_seconds, kgcrm_env
 from kgcrm.graph.server import LocalNeo4j
-from kgcrm.graph.settings import Settings
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -35,11 +26,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="kgcrm-bench-load-cpu-"))
-    settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD="bench-load-cpu-password",
-        KGCRM_HOME=os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")),
-        KGCRM_NEO4J_INSTANCE=f"bench-load-cpu-{os.getpid()}", KGCRM_NEO4J_HEAP="2g", KGCRM_NEO4J_PAGECACHE="2g",
-    )
+    settings = bench_settings("load-cpu", pagecache="2g")
     env = kgcrm_env(settings)
     local = LocalNeo4j(settings)
     try:
@@ -50,24 +37,22 @@ def main() -> None:
         subprocess.run([KGCRM, "schema", "apply"], env=env, check=True, capture_output=True)
         neo4j_pid = local.running_pid()
         assert neo4j_pid is not None
-        neo4j_start, started = _cpu_seconds(neo4j_pid), time.perf_counter()
+        neo4j_start, started = cpu_seconds(neo4j_pid), time.perf_counter()
         loader = subprocess.Popen([KGCRM, "load", str(world), "--format", "salesforce", "--batch-size",
                                    str(args.batch_size), "--quiet"], env=env)
         samples = []
         last = (neo4j_start, 0.0, started)
         while loader.poll() is None:
             time.sleep(args.every)
-            try:
-                load_cpu = _cpu_seconds(loader.pid)
-            except FileNotFoundError:
-                break
-            now = (_cpu_seconds(neo4j_pid), load_cpu, time.perf_counter())
+            now = (cpu_seconds(neo4j_pid), cpu_seconds(loader.pid), time.perf_counter())
+            if loader.poll() is not None:
+                break  # the loader ended during this sample: its CPU reads 0 now
             span = now[2] - last[2]
             samples.append((now[2] - started, (now[0] - last[0]) / span, (now[1] - last[1]) / span))
             last = now
         if loader.wait() != 0:
             raise SystemExit(f"bench_load_cpu: kgcrm load exited {loader.returncode}")
-        wall, neo4j_cpu = time.perf_counter() - started, _cpu_seconds(neo4j_pid) - neo4j_start
+        wall, neo4j_cpu = time.perf_counter() - started, cpu_seconds(neo4j_pid) - neo4j_start
     finally:
         local.stop()
         shutil.rmtree(local.instance_dir, ignore_errors=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from kgcrm.graph.settings import Settings
 
 KGCRM = str(Path(sys.executable).parent / "kgcrm")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -20,6 +21,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def bench_settings(name: str, heap: str = "2g", pagecache: str = "1g", **overrides: object) -> Settings:
+    """Settings for a benchmark's own Neo4j instance (`bench-NAME-PID` under KGCRM_HOME) on a free port."""
+    return Settings.load(
+        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD=f"bench-{name}-password",
+        KGCRM_HOME=os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")),
+        KGCRM_NEO4J_INSTANCE=f"bench-{name}-{os.getpid()}", KGCRM_NEO4J_HEAP=heap, KGCRM_NEO4J_PAGECACHE=pagecache,
+        **overrides,
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def kgcrm_env(settings: Settings) -> dict[str, str]:
