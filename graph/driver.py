@@ -47,8 +47,11 @@ class Graph:
                 max_transaction_retry_time=settings.max_retry_seconds,
                 connection_timeout=settings.connect_timeout_seconds,
                 user_agent="kgcrm",
-                # "label does not exist" and the like are expected on an empty graph; don't log them.
-                notifications_disabled_classifications=["UNRECOGNIZED"],
+                # "label does not exist" and the like are expected on an empty graph; "id is deprecated"
+                # comes with every query that keys nodes by id(n), deliberately (the only integer node key:
+                # it travels and maps far faster than elementId strings, and is never stored). The server
+                # then does not compute them, and no process logs one warning per request.
+                notifications_disabled_classifications=["UNRECOGNIZED", "DEPRECATION"],
             )
         except (neo4j_errors.ConfigurationError, ValueError) as exc:
             raise GraphConfigError(f"NEO4J_URI {self.uri!r} cannot be used: {exc}") from None

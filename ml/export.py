@@ -116,21 +116,6 @@ class GraphExport:
         return {node_id: i for i, node_id in enumerate(self.nodes[label].ids.tolist())}
 
 
-class _HideIdDeprecation(logging.Filter):
-    """Drops the server's "id is deprecated" notice for the export queries.
-
-    `id(n)` is the only integer node key Neo4j offers; integers travel and map far faster than
-    elementId strings, and the ids are used only within one export, never stored.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "id is deprecated" not in record.getMessage()
-
-
-_NOTIFICATIONS = logging.getLogger("neo4j.notifications")
-_NOTIFICATIONS.addFilter(_HideIdDeprecation())
-
-
 def _read_one(graph: Graph, query: str) -> dict[str, Any]:
     def work(tx: Any) -> dict[str, Any]:
         record = tx.run(query, nan=math.nan).single()
