@@ -20,10 +20,12 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from neo4j import ManagedTransaction
 
 import numpy as np
 import torch
@@ -46,10 +48,13 @@ from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, EdgeTable, GraphExport, Nod
 from kgcrm.ml.features import TOP_CATEGORIES, Snapshot, take_snapshot
 from kgcrm.ml.inference import logits_of, prepare
 from kgcrm.ml.model import IntentGNN
-from kgcrm.ml.registry import ModelVersion, list_models, load_model
+from kgcrm.ml.registry import ModelVersion, list_models, load_model, models_in
 from kgcrm.ml.tasks import scoring_index
 
 logger = logging.getLogger(__name__)
+
+# Runs one single-record query with its parameters and returns the record (empty when there is none).
+Reader = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 VOCABULARY_TTL = 60.0
 # A touched node the embedding cache lacks (created since it was built) rebuilds it, at most this often;
@@ -67,11 +72,13 @@ EDGE_KINDS = "kind" in {f.name for f in fields(EdgeTable)}
 
 @dataclass(frozen=True)
 class Event:
-    """One queued event: its id, when it was accepted, and the graph nodes it touches (internal ids)."""
+    """One queued event: its id, when it was accepted, the nodes it touches (internal ids), and the label
+    of each of those the GNN sees (internal id, label)."""
 
     id: str
     accepted_at: Any
     touched: tuple[int, ...]
+    labelled: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass
@@ -124,18 +131,27 @@ class IncrementalScorer:
 
     def pending(self, limit: int | None = None) -> list[Event]:
         """The oldest queued events, at most `limit` (KGCRM_EVENTS_MAX_BATCH)."""
+        return self.graph.execute_read(self._pending_in, limit)
+
+    def _pending_in(self, tx: ManagedTransaction, limit: int | None) -> list[Event]:
         part, parts = self.partition
-        rows = self.graph.read(q.PENDING_EVENTS, {"limit": limit or self.settings.events_max_batch,
-                                                  "part": part, "parts": parts})
-        return [Event(r["id"], r["accepted_at"], tuple(r["touched"])) for r in rows]
+        rows = tx.run(q.PENDING_EVENTS, limit=limit or self.settings.events_max_batch, part=part, parts=parts,
+                      labels=[x.value for x in GRAPH_LABELS]).data()
+        return [Event(r["id"], r["accepted_at"], tuple(r["touched"]), tuple((int(i), str(label)) for i, label in
+                                                                            r["labelled"])) for r in rows]
+
+    def _queue_and_models(self, tx: ManagedTransaction, limit: int | None) -> tuple[list[Event], list[ModelVersion]]:
+        """A pass's first reads in one transaction: the queue, then (when it holds events) the registry."""
+        events = self._pending_in(tx, limit)
+        return events, (models_in(tx) if events else [])
 
     def run_once(self, *, as_of: float | None = None, limit: int | None = None) -> RescoreReport | None:
         """Rescore the queued events (one micro-batch) and mark them done; None when the queue is empty."""
         clock, cpu, collecting = time.perf_counter(), time.process_time(), collector_seconds()
-        events = self.pending(limit)
+        events, versions = self.graph.execute_read(self._queue_and_models, limit)
         if not events:
             return None
-        report = self.rescore(events, as_of=as_of, mark=True)
+        report = self.rescore(events, as_of=as_of, mark=True, versions=versions)
         report.timings["pending_s"] = time.perf_counter() - clock - sum(report.timings.values())
         mark = time.perf_counter()
         if not report.marked:  # nothing changed, so no transaction of changes carried the mark
@@ -155,17 +171,18 @@ class IncrementalScorer:
         note = ",".join(t.model for t in report.tasks) or "no production model"
         return q.MARK_RESCORED, {"ids": report.events, "note": note}
 
-    def rescore(self, events: Sequence[Event], *, as_of: float | None = None, mark: bool = False) -> RescoreReport:
+    def rescore(self, events: Sequence[Event], *, as_of: float | None = None, mark: bool = False,
+                versions: Sequence[ModelVersion] | None = None) -> RescoreReport:
         """Score the nodes the events can move with every production model, and apply what changed.
 
         With `mark`, the events are marked done in the transaction that applies the (last batch of) changes,
         one round trip fewer a pass; batches before it commit on their own, and re-applying them after a
-        crash changes nothing.
+        crash changes nothing. `versions`: the registry as just read (read here when not given).
         """
         torch.set_num_threads(self.settings.ml_threads)
         cutoff = time.time() if as_of is None else as_of
         report = RescoreReport(events=[e.id for e in events])
-        versions = [v for v in list_models(self.graph) if v.status == "production"]
+        versions = [v for v in (list_models(self.graph) if versions is None else versions) if v.status == "production"]
         if not versions:
             logger.warning("%s events not rescored: no production model", len(events))
         current = {v.id for v in versions}
@@ -224,9 +241,7 @@ class IncrementalScorer:
     ) -> TaskRescore:
         target = artifact.task.target
         layers = int(artifact.hyper["layers"])
-        clock = time.perf_counter()
-        touched = self._labels_of(sorted({i for e in events for i in e.touched}))
-        _add(timings, "labels_s", time.perf_counter() - clock)
+        touched = dict(sorted({pair for e in events for pair in e.labelled}))
         clock = time.perf_counter()
         if self.settings.events_cache_seconds > 0:
             cached = self._rescore_cached(version, artifact, network, events, touched, cutoff, timings)
@@ -301,10 +316,7 @@ class IncrementalScorer:
 
     def _inputs(self, artifact: ModelArtifact, touched: dict[int, str], cutoff: float) -> dict[int, torch.Tensor]:
         """The model inputs of the touched nodes at `cutoff`, from their one-hop subgraph and activities."""
-        support = self._ball(touched, 1)
-        # Their inputs read only their own relationships (degrees, activities, tenure): not the ones
-        # among their neighbours, such as an owner's every OWNS.
-        export = self._export(support, list(touched), incident=True)
+        export = self.graph.execute_read(self._touched_export, touched)
         snapshot = take_snapshot(export, cutoff)
         self._use_global_vocabulary(snapshot, export)
         data = prepare(artifact, snapshot, np.zeros(0, np.int64)).data
@@ -317,6 +329,18 @@ class IncrementalScorer:
                 if neo_id in touched:
                     inputs[int(neo_id)] = data[node_type].x[position]
         return inputs
+
+    def _touched_export(self, tx: ManagedTransaction, touched: dict[int, str]) -> GraphExport:
+        """The touched nodes' one-hop subgraph in one read transaction: a round trip a query, none to open
+        and commit each (the pass's largest cost in Neo4j is per transaction, not per row)."""
+        def read(query: str, params: dict[str, Any]) -> dict[str, Any]:
+            record = tx.run(query, params, nan=np.nan).single()
+            return dict(record.items()) if record is not None else {}
+
+        support = self._ball(touched, 1, read)
+        # Their inputs read only their own relationships (degrees, activities, tenure): not the ones
+        # among their neighbours, such as an owner's every OWNS.
+        return self._export(support, list(touched), incident=True, read=read)
 
     def _changes(
         self, version: ModelVersion, target: Label, neo_ids: np.ndarray, ids: np.ndarray, scores: np.ndarray,
@@ -347,21 +371,16 @@ class IncrementalScorer:
             written[int(neo_id)] = (float(score), version.id)
         return changes, written
 
-    def _labels_of(self, ids: list[int]) -> dict[int, str]:
-        if not ids:
-            return {}
-        record = self.graph.read(q.LABELS_OF, {"ids": ids, "labels": [x.value for x in GRAPH_LABELS]})[0]
-        return dict(zip(record["ids"], record["labels"]))
-
-    def _ball(self, start: dict[int, str], hops: int) -> dict[int, tuple[str, int]]:
+    def _ball(self, start: dict[int, str], hops: int, read: Reader | None = None) -> dict[int, tuple[str, int]]:
         """Every graph node within `hops` of `start`, with its label and distance."""
+        read = read or (lambda query, params: self.graph.read(query, params)[0])
         seen = {i: (label, 0) for i, label in start.items()}
         frontier = list(start)
         query = q.expand(GRAPH_REL_TYPES)
         for hop in range(1, hops + 1):
             if not frontier:
                 break
-            record = self.graph.read(query, {"ids": frontier, "labels": [x.value for x in GRAPH_LABELS]})[0]
+            record = read(query, {"ids": frontier, "labels": [x.value for x in GRAPH_LABELS]})
             frontier = []
             for node, label in zip(record["ids"], record["labels"]):
                 if node not in seen:
@@ -369,25 +388,31 @@ class IncrementalScorer:
                     frontier.append(node)
         return seen
 
-    def _export(self, support: dict[int, tuple[str, int]], inner: list[int], incident: bool = False) -> GraphExport:
+    def _export(self, support: dict[int, tuple[str, int]], inner: list[int], incident: bool = False,
+                read: Reader | None = None) -> GraphExport:
         """The support set as the ML export's tables: its nodes, their activities, relationships among them.
 
-        With `incident`, only the relationships at `inner` and at their activities.
+        With `incident`, only the relationships at `inner` and at their activities. With `read`, the queries
+        run one after another in the caller's transaction; without, each in its own, a few at once.
         """
         by_label: dict[Label, list[int]] = {label: [] for label in NODE_COLUMNS}
         for node, (label, _) in support.items():
             by_label[Label(label)].append(node)
-        by_label[Label.ACTIVITY] = self.graph.read(q.ACTIVITIES_OF, {"ids": inner})[0]["ids"]
+        activities = read(q.ACTIVITIES_OF, {"ids": inner}) if read else self.graph.read(q.ACTIVITIES_OF, {"ids": inner})[0]
+        by_label[Label.ACTIVITY] = activities["ids"]
         everything = [node for ids in by_label.values() for node in ids]
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="subgraph") as pool:
-            node_futures = {
-                label: pool.submit(self._read_one, q.subgraph_nodes(label, NODE_COLUMNS.get(label, ())), ids)
-                for label, ids in by_label.items()
-            }
-            rel_future = pool.submit(self._read_one, q.subgraph_all_relationships(REL_SPECS, REL_KINDS, incident),
-                                     inner + by_label[Label.ACTIVITY] if incident else everything)
-            node_records = {label: future.result() for label, future in node_futures.items()}
-            record = rel_future.result()
+        node_queries = {label: (q.subgraph_nodes(label, NODE_COLUMNS.get(label, ())), ids) for label, ids in by_label.items()}
+        rel_query = (q.subgraph_all_relationships(REL_SPECS, REL_KINDS, incident),
+                     inner + by_label[Label.ACTIVITY] if incident else everything)
+        if read is not None:
+            node_records = {label: read(query, {"ids": ids}) if ids else {} for label, (query, ids) in node_queries.items()}
+            record = read(rel_query[0], {"ids": rel_query[1]}) if rel_query[1] else {}
+        else:
+            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="subgraph") as pool:
+                node_futures = {label: pool.submit(self._read_one, *pair) for label, pair in node_queries.items()}
+                rel_future = pool.submit(self._read_one, *rel_query)
+                node_records = {label: future.result() for label, future in node_futures.items()}
+                record = rel_future.result()
         nodes = {label: _node_table(label, record) for label, record in node_records.items()}
         lookup = {int(n): (label, row) for label, table in nodes.items() for row, n in enumerate(table.neo_ids.tolist())}
         keys = {(Label(src).value, RelType(rel).value, Label(dst).value): (src, rel, dst) for src, rel, dst, _, _ in REL_SPECS}

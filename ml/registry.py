@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from neo4j import ManagedTransaction
+
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import ModelError
 from kgcrm.graph.queries import ml_registry as q
@@ -74,7 +76,12 @@ def register_model(
 
 
 def list_models(graph: Graph, task: str | None = None) -> list[ModelVersion]:
-    return [_version(row) for row in graph.read(q.LIST_MODEL_VERSIONS, {"task": task})]
+    return graph.execute_read(models_in, task)
+
+
+def models_in(tx: ManagedTransaction, task: str | None = None) -> list[ModelVersion]:
+    """The registry read inside a caller's transaction (the event scorer reads its queue and models in one)."""
+    return [_version(row) for row in tx.run(q.LIST_MODEL_VERSIONS, task=task).data()]
 
 
 def get_model(graph: Graph, model_id: str) -> ModelVersion:

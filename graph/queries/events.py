@@ -60,15 +60,19 @@ WHERE e.rescored_at IS NULL
 SET e.rescore_pending = true
 """
 
-# The queue, oldest first, with the graph nodes each event touches (internal ids). Partition $part of
-# $parts takes the events whose account (route_of) hashes to it: every event goes to exactly one.
+# The queue, oldest first, with the graph nodes each event touches (internal ids) and the label of each
+# that carries one of $labels. Partition $part of $parts takes the events whose account (route_of)
+# hashes to it: every event goes to exactly one.
 PENDING_EVENTS = f"""
 MATCH (e:{Label.ACTIVITY})
 WHERE e.rescore_pending = true
   AND ($parts = 1 OR ((coalesce(e.rescore_route, 0) % 2147483648) * 2654435761 % 2147483648) / 65536 % $parts = $part)
 WITH e ORDER BY e.created_at, e.id LIMIT $limit
 OPTIONAL MATCH (e)-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(n)
-RETURN e.id AS id, e.created_at AS accepted_at, collect(DISTINCT id(n)) AS touched
+WITH e, collect(DISTINCT n) AS nodes
+RETURN e.id AS id, e.created_at AS accepted_at, [n IN nodes | id(n)] AS touched,
+       [n IN nodes WHERE any(l IN labels(n) WHERE l IN $labels) | [id(n), [l IN labels(n) WHERE l IN $labels][0]]]
+         AS labelled
 """
 
 PENDING_COUNT = f"""
@@ -196,12 +200,6 @@ OPTIONAL MATCH (t:{Label.TASK} {{id: x.id}})
 RETURN x {{.*, subject_key: s.id, subject_label: [l IN labels(s) WHERE l IN $subject_labels][0]}} AS action,
        sc {{.*}} AS score_change, m {{.id, .task, .version, .status, .created_at}} AS model,
        coalesce(events, []) AS events, t {{.id, .status, .title}} AS task
-"""
-
-LABELS_OF = """
-UNWIND $ids AS i
-MATCH (n) WHERE id(n) = i AND any(l IN labels(n) WHERE l IN $labels)
-RETURN collect(id(n)) AS ids, collect([l IN labels(n) WHERE l IN $labels][0]) AS labels
 """
 
 # The latency benchmark (bench/bench_events.py): a generated book with owners, and what it measures.
