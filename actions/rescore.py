@@ -20,7 +20,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -53,9 +53,6 @@ from kgcrm.ml.tasks import scoring_index
 
 logger = logging.getLogger(__name__)
 
-# Runs one single-record query with its parameters and returns the record (empty when there is none).
-Reader = Callable[[str, dict[str, Any]], dict[str, Any]]
-
 VOCABULARY_TTL = 60.0
 # A touched node the embedding cache lacks (created since it was built) rebuilds it, at most this often;
 # in between such passes take the exact subgraph path.
@@ -68,6 +65,7 @@ GRAPH_REL_TYPES = tuple(sorted({spec[1] for spec in GRAPH_RELS}))
 # Relationship kinds the export reads (a committee role), where this version of the ML export has them.
 REL_KINDS: dict[tuple, str] = getattr(ml_export, "REL_KINDS", {})
 EDGE_KINDS = "kind" in {f.name for f in fields(EdgeTable)}
+TOUCHED_SUBGRAPH = q.touched_subgraph(GRAPH_REL_TYPES, NODE_COLUMNS, REL_SPECS, REL_KINDS)
 
 
 @dataclass(frozen=True)
@@ -331,16 +329,13 @@ class IncrementalScorer:
         return inputs
 
     def _touched_export(self, tx: ManagedTransaction, touched: dict[int, str]) -> GraphExport:
-        """The touched nodes' one-hop subgraph in one read transaction: a round trip a query, none to open
-        and commit each (the pass's largest cost in Neo4j is per transaction, not per row)."""
-        def read(query: str, params: dict[str, Any]) -> dict[str, Any]:
-            record = tx.run(query, params, nan=np.nan).single()
-            return dict(record.items()) if record is not None else {}
+        """The touched nodes' one-hop subgraph, their activities and the relationships at both, in one query.
 
-        support = self._ball(touched, 1, read)
-        # Their inputs read only their own relationships (degrees, activities, tenure): not the ones
-        # among their neighbours, such as an owner's every OWNS.
-        return self._export(support, list(touched), incident=True, read=read)
+        Their inputs read only their own relationships (degrees, activities, tenure): not the ones among
+        their neighbours, such as an owner's every OWNS.
+        """
+        record = tx.run(TOUCHED_SUBGRAPH, ids=list(touched), labels=[x.value for x in GRAPH_LABELS], nan=np.nan).single()
+        return _assemble({label: record[label.value] for label in NODE_COLUMNS}, record["relationships"])
 
     def _changes(
         self, version: ModelVersion, target: Label, neo_ids: np.ndarray, ids: np.ndarray, scores: np.ndarray,
@@ -371,16 +366,15 @@ class IncrementalScorer:
             written[int(neo_id)] = (float(score), version.id)
         return changes, written
 
-    def _ball(self, start: dict[int, str], hops: int, read: Reader | None = None) -> dict[int, tuple[str, int]]:
+    def _ball(self, start: dict[int, str], hops: int) -> dict[int, tuple[str, int]]:
         """Every graph node within `hops` of `start`, with its label and distance."""
-        read = read or (lambda query, params: self.graph.read(query, params)[0])
         seen = {i: (label, 0) for i, label in start.items()}
         frontier = list(start)
         query = q.expand(GRAPH_REL_TYPES)
         for hop in range(1, hops + 1):
             if not frontier:
                 break
-            record = read(query, {"ids": frontier, "labels": [x.value for x in GRAPH_LABELS]})
+            record = self.graph.read(query, {"ids": frontier, "labels": [x.value for x in GRAPH_LABELS]})[0]
             frontier = []
             for node, label in zip(record["ids"], record["labels"]):
                 if node not in seen:
@@ -388,51 +382,22 @@ class IncrementalScorer:
                     frontier.append(node)
         return seen
 
-    def _export(self, support: dict[int, tuple[str, int]], inner: list[int], incident: bool = False,
-                read: Reader | None = None) -> GraphExport:
-        """The support set as the ML export's tables: its nodes, their activities, relationships among them.
-
-        With `incident`, only the relationships at `inner` and at their activities. With `read`, the queries
-        run one after another in the caller's transaction; without, each in its own, a few at once.
-        """
+    def _export(self, support: dict[int, tuple[str, int]], inner: list[int]) -> GraphExport:
+        """The support set as the ML export's tables: its nodes, their activities, relationships among them."""
         by_label: dict[Label, list[int]] = {label: [] for label in NODE_COLUMNS}
         for node, (label, _) in support.items():
             by_label[Label(label)].append(node)
-        activities = read(q.ACTIVITIES_OF, {"ids": inner}) if read else self.graph.read(q.ACTIVITIES_OF, {"ids": inner})[0]
-        by_label[Label.ACTIVITY] = activities["ids"]
+        by_label[Label.ACTIVITY] = self.graph.read(q.ACTIVITIES_OF, {"ids": inner})[0]["ids"]
         everything = [node for ids in by_label.values() for node in ids]
-        node_queries = {label: (q.subgraph_nodes(label, NODE_COLUMNS.get(label, ())), ids) for label, ids in by_label.items()}
-        rel_query = (q.subgraph_all_relationships(REL_SPECS, REL_KINDS, incident),
-                     inner + by_label[Label.ACTIVITY] if incident else everything)
-        if read is not None:
-            node_records = {label: read(query, {"ids": ids}) if ids else {} for label, (query, ids) in node_queries.items()}
-            record = read(rel_query[0], {"ids": rel_query[1]}) if rel_query[1] else {}
-        else:
-            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="subgraph") as pool:
-                node_futures = {label: pool.submit(self._read_one, *pair) for label, pair in node_queries.items()}
-                rel_future = pool.submit(self._read_one, *rel_query)
-                node_records = {label: future.result() for label, future in node_futures.items()}
-                record = rel_future.result()
-        nodes = {label: _node_table(label, record) for label, record in node_records.items()}
-        lookup = {int(n): (label, row) for label, table in nodes.items() for row, n in enumerate(table.neo_ids.tolist())}
-        keys = {(Label(src).value, RelType(rel).value, Label(dst).value): (src, rel, dst) for src, rel, dst, _, _ in REL_SPECS}
-        rows: dict[tuple, list[int]] = {key: [] for key in keys.values()}
-        ends = [(lookup.get(a), lookup.get(b)) for a, b in zip(record.get("src", []), record.get("dst", []))]
-        for position, (kind, (a, b)) in enumerate(zip(record.get("type", []), ends)):
-            if a is not None and b is not None and (key := keys.get((a[0].value, kind, b[0].value))) is not None:
-                rows[key].append(position)
-        src_all = np.asarray([a[1] if a else -1 for a, _ in ends], dtype=np.int64)
-        dst_all = np.asarray([b[1] if b else -1 for _, b in ends], dtype=np.int64)
-        start_all = np.asarray(record.get("start", []), dtype=np.float64)
-        end_all = np.asarray(record.get("end", []), dtype=np.float64)
-        kind_all = np.asarray(record.get("kind", []), dtype=object)
-        edges = {}
-        for key, chosen in rows.items():
-            pick = np.asarray(chosen, dtype=np.int64)
-            extra = {"kind": kind_all[pick]} if EDGE_KINDS and key in REL_KINDS else {}
-            edges[key] = EdgeTable(key=key, src=src_all[pick], dst=dst_all[pick], start=start_all[pick],
-                                   end=end_all[pick], **extra)
-        return GraphExport(nodes=nodes, edges=edges)
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="subgraph") as pool:
+            node_futures = {
+                label: pool.submit(self._read_one, q.subgraph_nodes(label, NODE_COLUMNS.get(label, ())), ids)
+                for label, ids in by_label.items()
+            }
+            rel_future = pool.submit(self._read_one, q.subgraph_all_relationships(REL_SPECS, REL_KINDS), everything)
+            node_records = {label: future.result() for label, future in node_futures.items()}
+            record = rel_future.result()
+        return _assemble(node_records, record)
 
     def _read_one(self, query: str, ids: list[int]) -> dict[str, Any]:
         if not ids:
@@ -476,6 +441,31 @@ class IncrementalScorer:
 
 def _add(timings: dict[str, float], key: str, seconds: float) -> None:
     timings[key] = timings.get(key, 0.0) + seconds
+
+
+def _assemble(node_records: dict[Label, dict[str, Any]], record: dict[str, Any]) -> GraphExport:
+    """The ML export's tables from one record of columns per label and one of relationships (`type`, `src`,
+    `dst`, `start`, `end`, `kind`); relationships whose ends are not among the nodes are left out."""
+    nodes = {label: _node_table(label, columns) for label, columns in node_records.items()}
+    lookup = {int(n): (label, row) for label, table in nodes.items() for row, n in enumerate(table.neo_ids.tolist())}
+    keys = {(Label(src).value, RelType(rel).value, Label(dst).value): (src, rel, dst) for src, rel, dst, _, _ in REL_SPECS}
+    rows: dict[tuple, list[int]] = {key: [] for key in keys.values()}
+    ends = [(lookup.get(a), lookup.get(b)) for a, b in zip(record.get("src", []), record.get("dst", []))]
+    for position, (kind, (a, b)) in enumerate(zip(record.get("type", []), ends)):
+        if a is not None and b is not None and (key := keys.get((a[0].value, kind, b[0].value))) is not None:
+            rows[key].append(position)
+    src_all = np.asarray([a[1] if a else -1 for a, _ in ends], dtype=np.int64)
+    dst_all = np.asarray([b[1] if b else -1 for _, b in ends], dtype=np.int64)
+    start_all = np.asarray(record.get("start", []), dtype=np.float64)
+    end_all = np.asarray(record.get("end", []), dtype=np.float64)
+    kind_all = np.asarray(record.get("kind", []), dtype=object)
+    edges = {}
+    for key, chosen in rows.items():
+        pick = np.asarray(chosen, dtype=np.int64)
+        extra = {"kind": kind_all[pick]} if EDGE_KINDS and key in REL_KINDS else {}
+        edges[key] = EdgeTable(key=key, src=src_all[pick], dst=dst_all[pick], start=start_all[pick],
+                               end=end_all[pick], **extra)
+    return GraphExport(nodes=nodes, edges=edges)
 
 
 def _node_table(label: Label, record: dict[str, Any]) -> NodeTable:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries.api_scope import hanging_visible
-from kgcrm.graph.queries.ml import _string, _time, node_columns
+from kgcrm.graph.queries.ml import _string, _time, node_column_map, node_columns
 
 def route_of(account: str, opportunity: str, contact: str) -> str:
     """The account an event belongs to (its own, its opportunity's, its contact's current employer) as an
@@ -124,16 +124,14 @@ RETURN collect(id(a)) AS ids
 """
 
 
-def subgraph_all_relationships(
-    specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]], kinds: dict[tuple, str],
-    incident: bool = False,
-) -> str:
-    """One record of every relationship of `specs` leaving the nodes `$ids`: type, ends, times and kind.
+def _relationship_types(specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]]) -> str:
+    return "|".join(sorted({RelType(spec[1]).value for spec in specs}))
 
-    One query instead of one per type; the caller files each row under its (source, type, target) by the
-    labels it knows of the two ends. With `incident`, the relationships at `$ids` in either direction.
-    """
-    types = sorted({RelType(spec[1]).value for spec in specs})
+
+def _relationship_column_lists(
+    specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]], kinds: dict[tuple, str],
+) -> list[tuple[str, str]]:
+    """(name, aggregate) over `r` (ends `a`, `b`): type, ends, validity times and kind, each by its type's spec."""
     starts, ends, kind_of = {}, {}, {}
     for src, rel, dst, start, end in specs:
         rel = RelType(rel).value
@@ -150,16 +148,74 @@ def subgraph_all_relationships(
         cases = " ".join(f"WHEN '{rel}' THEN {convert('r.' + prop)}" for rel, prop in sorted(columns.items()))
         return f"CASE type(r) {cases} ELSE {default} END"
 
-    match = (
-        f"UNWIND $ids AS i\nMATCH (n)-[r:{'|'.join(types)}]-() WHERE id(n) = i\n"
-        "WITH DISTINCT r\nWITH r, startNode(r) AS a, endNode(r) AS b\n"
-        if incident else f"UNWIND $ids AS i\nMATCH (a)-[r:{'|'.join(types)}]->(b) WHERE id(a) = i\n"
-    )
-    return (
-        match + "RETURN collect(type(r)) AS type, collect(id(a)) AS src, collect(id(b)) AS dst,\n"
-        f"       collect({by_type(starts, _time, '$nan')}) AS start, collect({by_type(ends, _time, '$nan')}) AS end,\n"
-        f"       collect({by_type(kind_of, _string, chr(39) * 2)}) AS kind"
-    )
+    return [
+        ("type", "collect(type(r))"), ("src", "collect(id(a))"), ("dst", "collect(id(b))"),
+        ("start", f"collect({by_type(starts, _time, '$nan')})"), ("end", f"collect({by_type(ends, _time, '$nan')})"),
+        ("kind", f"collect({by_type(kind_of, _string, chr(39) * 2)})"),
+    ]
+
+
+def subgraph_all_relationships(
+    specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]], kinds: dict[tuple, str],
+) -> str:
+    """One record of every relationship of `specs` leaving the nodes `$ids`: type, ends, times and kind.
+
+    One query instead of one per type; the caller files each row under its (source, type, target) by the
+    labels it knows of the two ends.
+    """
+    match = f"UNWIND $ids AS i\nMATCH (a)-[r:{_relationship_types(specs)}]->(b) WHERE id(a) = i\n"
+    columns = _relationship_column_lists(specs, kinds)
+    return match + "RETURN " + ",\n       ".join(f"{expr} AS `{name}`" for name, expr in columns)
+
+
+def touched_subgraph(
+    rel_types: Sequence[RelType], columns: dict[Label, Sequence[tuple[str, str]]],
+    specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]], kinds: dict[tuple, str],
+) -> str:
+    """One record: what the incremental scorer reads to recompute the inputs of the nodes `$ids` (internal ids).
+
+    The nodes and their neighbours over `rel_types` (as `expand`) that carry one of `$labels`, each label's
+    columns as a map under the label's name; the activities about or performed by the nodes, under
+    `Activity`; and every relationship of `specs` at the nodes or at those activities, under
+    `relationships`. One query, so one round trip, where the parts as separate queries took nine.
+    """
+    types = "|".join(RelType(t).value for t in rel_types)
+    parts = [f"""UNWIND $ids AS i
+MATCH (t) WHERE id(t) = i AND any(l IN labels(t) WHERE l IN $labels)
+WITH collect(t) AS touched
+CALL (touched) {{
+  UNWIND touched AS n
+  CALL (n) {{
+    MATCH (n)-[:{types}]-(m) RETURN m
+    UNION
+    MATCH (n)-[:{RelType.SUBSIDIARY_OF}]->(:{Label.ACCOUNT})<-[:{RelType.SUBSIDIARY_OF}]-(m) RETURN m
+  }}
+  WITH DISTINCT m
+  WHERE any(l IN labels(m) WHERE l IN $labels) AND NOT m IN touched
+  RETURN collect(m) AS near
+}}
+CALL (touched) {{
+  UNWIND touched AS n
+  MATCH (a:{Label.ACTIVITY})-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(n)
+  RETURN collect(DISTINCT a) AS activities
+}}
+WITH touched, activities, [n IN touched + near | [n, [l IN labels(n) WHERE l IN $labels][0]]] AS support"""]
+    names = []
+    for label, label_columns in columns.items():
+        name = Label(label).value
+        names.append(name)
+        source = ("UNWIND activities AS n" if label == Label.ACTIVITY
+                  else f"UNWIND support AS pair\n  WITH pair[0] AS n WHERE pair[1] = '{name}'")
+        parts.append(f"CALL (support, activities) {{\n  {source}\n  RETURN {node_column_map(label_columns)} AS `{name}`\n}}")
+    relationship_map = "{" + ", ".join(f"`{n}`: {e}" for n, e in _relationship_column_lists(specs, kinds)) + "}"
+    parts.append(f"""CALL (touched, activities) {{
+  UNWIND touched + activities AS n
+  MATCH (n)-[r:{_relationship_types(specs)}]-()
+  WITH DISTINCT r
+  WITH r, startNode(r) AS a, endNode(r) AS b
+  RETURN {relationship_map} AS relationships
+}}""")
+    return "\n".join(parts) + "\nRETURN " + ", ".join(f"`{n}`" for n in names) + ", relationships"
 
 
 def category_counts(label: Label, prop: str) -> str:

@@ -35,15 +35,24 @@ def _string(expr: str) -> str:
 _CONVERT = {"time": _time, "number": _number, "bool": _boolean, "string": _string}
 
 
+def _node_column_lists(columns: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(name, aggregate) of a node export over `n`: internal ids, kgcrm ids, created_at, then `columns`."""
+    cols = [
+        ("neo_id", "collect(id(n))"),
+        ("id", "collect(coalesce(n.id, ''))"),
+        ("created_at", f"collect({_time('n.created_at')})"),
+    ]
+    return cols + [(prop, f"collect({_CONVERT[kind](f'n.{prop}')})") for prop, kind in columns]
+
+
 def node_columns(columns: Sequence[tuple[str, str]]) -> str:
     """The RETURN list of a node export over `n`: internal ids, kgcrm ids, created_at, then `columns`."""
-    cols = [
-        "collect(id(n)) AS neo_id",
-        "collect(coalesce(n.id, '')) AS id",
-        f"collect({_time('n.created_at')}) AS created_at",
-    ]
-    cols += [f"collect({_CONVERT[kind](f'n.{prop}')}) AS `{prop}`" for prop, kind in columns]
-    return ",\n       ".join(cols)
+    return ",\n       ".join(f"{expr} AS `{name}`" for name, expr in _node_column_lists(columns))
+
+
+def node_column_map(columns: Sequence[tuple[str, str]]) -> str:
+    """The same columns as one map (a query that returns several labels' columns in one record)."""
+    return "{" + ", ".join(f"`{name}`: {expr}" for name, expr in _node_column_lists(columns)) + "}"
 
 
 def export_nodes(label: Label, columns: Sequence[tuple[str, str]]) -> str:
