@@ -140,11 +140,12 @@ class EmbeddingCache:
                     self.h[layer + 1][node_type][rows] = self._layer(layer, node_type, rows)
         target_rows = rows_now.get(self.target, np.zeros(0, np.int64))
         scores = self._scores(target_rows)
-        found = sparse.csr_matrix(reach[self.offsets[self.target] + target_rows])
-        events = len(touched_by_event)
-        lists = np.split(found.indices, found.indptr[1:-1]) if len(target_rows) else []
+        # Per target row, the events (columns; the last one stands for inputs moved without an event) within reach.
+        found = sparse.csr_matrix(reach[self.offsets[self.target] + target_rows][:, :len(touched_by_event)])
+        found.sort_indices()
+        columns, starts = found.indices.tolist(), found.indptr.tolist()
         return LayerScores(self.ids[self.target][target_rows], self.neo_ids[self.target][target_rows], scores,
-                           [sorted(k for k in row.tolist() if k < events) for row in lists])
+                           [columns[a:b] for a, b in zip(starts, starts[1:])])
 
     def _locate(self, neo_id: int) -> tuple[str, int]:
         position = self.position[int(neo_id)]
