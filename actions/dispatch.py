@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from kgcrm.actions import metrics
+from kgcrm.actions.wakeup import WakeListener
 from kgcrm.actions.webhooks import headers, secret_key
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import DispatchConfigError
@@ -173,23 +174,36 @@ class Dispatcher:
         return "retry"
 
     def run(self, *, once: bool = False, stop: threading.Event | None = None) -> DispatchReport:
-        """Deliver until stopped (or, with `once`, until nothing is due now); in-flight deliveries finish."""
+        """Deliver until stopped (or, with `once`, until nothing is due now); in-flight deliveries finish.
+
+        Idle, it polls every KGCRM_DISPATCH_POLL seconds, and at once when a wake-up hint arrives on
+        KGCRM_DISPATCH_WAKE (the scorer sends one after committing due actions).
+        """
         stop = stop or threading.Event()
         concurrency = self.settings.dispatch_concurrency
         in_flight: set[Future[str]] = set()
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kgcrm-dispatch") as pool:
-            while not stop.is_set():
-                claimed = self.claim(concurrency - len(in_flight)) if len(in_flight) < concurrency else []
-                in_flight.update(pool.submit(self.deliver, row) for row in claimed)
-                if not in_flight:
-                    if once:
-                        break
-                    stop.wait(self._idle_seconds())
-                    continue
-                done, in_flight = wait(in_flight, timeout=self.settings.dispatch_poll_seconds, return_when=FIRST_COMPLETED)
-                for future in done:
-                    future.result()  # a Neo4j failure while recording stops the dispatcher loudly
-            wait(in_flight)
+        listener = None if once else WakeListener.bind(self.settings.dispatch_wake_addresses, 0, "action wake-ups")
+        try:
+            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kgcrm-dispatch") as pool:
+                while not stop.is_set():
+                    claimed = self.claim(concurrency - len(in_flight)) if len(in_flight) < concurrency else []
+                    in_flight.update(pool.submit(self.deliver, row) for row in claimed)
+                    if not in_flight:
+                        if once:
+                            break
+                        if listener is not None:
+                            listener.wait(self._idle_seconds(), stop)
+                        else:
+                            stop.wait(self._idle_seconds())
+                        continue
+                    done, in_flight = wait(in_flight, timeout=self.settings.dispatch_poll_seconds,
+                                           return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()  # a Neo4j failure while recording stops the dispatcher loudly
+                wait(in_flight)
+        finally:
+            if listener is not None:
+                listener.close()
         return self.report
 
     def _idle_seconds(self) -> float:

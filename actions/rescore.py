@@ -37,10 +37,11 @@ from kgcrm.actions.embedding_cache import EmbeddingCache
 from kgcrm.actions.outbox import ApplyReport, ScoreChangeInput, apply_score_changes
 from kgcrm.actions.policies import Policy, load_policies
 from kgcrm.actions.stored_scores import StoredScores
+from kgcrm.actions.wakeup import WakeListener, WakeSender
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries import events as q
-from kgcrm.graph.queries.actions import SCORED
+from kgcrm.graph.queries.actions import PENDING, SCORED
 from kgcrm.graph.settings import Settings
 from kgcrm.ml import export as ml_export
 from kgcrm.ml.artifact import ModelArtifact
@@ -54,6 +55,9 @@ from kgcrm.ml.tasks import scoring_index
 logger = logging.getLogger(__name__)
 
 VOCABULARY_TTL = 60.0
+# With wake-up hints from the API, an idle scorer still polls this often (hints are not guaranteed, and
+# other writers, such as `kgcrm replay` without --url, queue events without sending one).
+WOKEN_POLL_SECONDS = 1.0
 # A touched node the embedding cache lacks (created since it was built) rebuilds it, at most this often;
 # in between such passes take the exact subgraph path.
 MIN_REBUILD_SECONDS = 30.0
@@ -546,20 +550,33 @@ def _causes(export: GraphExport, events: Sequence[Event], index: np.ndarray, tar
 
 def run_scorer(graph: Graph, settings: Settings, stop: threading.Event | None = None,
                scorer: IncrementalScorer | None = None) -> None:
-    """The long-running scorer: one micro-batch per KGCRM_EVENTS_WINDOW while events wait, until `stop`."""
+    """The long-running scorer, until `stop`: passes back to back while events wait; when none do, the next
+    poll after KGCRM_EVENTS_WINDOW, or at once when the API's wake-up hint arrives (KGCRM_EVENTS_WAKE; then
+    polls only every WOKEN_POLL_SECONDS). A pass that queues actions wakes the dispatcher (KGCRM_DISPATCH_WAKE)."""
     stop = stop or threading.Event()
     scorer = scorer or IncrementalScorer(graph, settings)
+    listener = WakeListener.bind(settings.events_wake_addresses, scorer.partition[0], "event wake-ups")
+    dispatchers = WakeSender(settings.dispatch_wake_addresses)
     logger.info("incremental scorer started (window %.3f s, batch up to %s events)",
                 settings.events_window_seconds, settings.events_max_batch)
     failures = 0
-    while not stop.is_set():
-        try:
-            report = scorer.run_once()
-            failures = 0
-        except Exception:  # noqa: BLE001 - the process edge: log, back off, keep the events queued
-            failures += 1
-            logger.exception("rescoring pass failed (%s in a row); the events stay queued", failures)
-            stop.wait(min(30.0, settings.events_window_seconds * 2 ** failures))
-            continue
-        if report is None:
-            stop.wait(settings.events_window_seconds)
+    try:
+        while not stop.is_set():
+            try:
+                report = scorer.run_once()
+                failures = 0
+            except Exception:  # noqa: BLE001 - the process edge: log, back off, keep the events queued
+                failures += 1
+                logger.exception("rescoring pass failed (%s in a row); the events stay queued", failures)
+                stop.wait(min(30.0, settings.events_window_seconds * 2 ** failures))
+                continue
+            if report is not None and report.applied.actions.get(PENDING):
+                dispatchers.send()
+            if report is None:
+                if listener is not None:
+                    listener.wait(max(WOKEN_POLL_SECONDS, settings.events_window_seconds), stop)
+                else:
+                    stop.wait(settings.events_window_seconds)
+    finally:
+        if listener is not None:
+            listener.close()

@@ -286,6 +286,8 @@ def main() -> None:
     parser.add_argument("--scorers", type=int, default=1, help="rescore-events processes (partitions K/N)")
     parser.add_argument("--burst", type=int, default=0, help="then post this many events at once: throughput")
     parser.add_argument("--no-cache", action="store_true", help="the exact subgraph path, no embedding cache")
+    parser.add_argument("--no-wake", action="store_true",
+                        help="no wake-up hints between the processes: each polls (the scorer every --window)")
     parser.add_argument("--retrain", action="store_true", help="train the model again instead of the cached one")
     parser.add_argument("--warmup", type=float, default=None,
                         help="seconds of events at the lowest rate before the measured runs, not measured "
@@ -308,7 +310,12 @@ def main() -> None:
         "KGCRM_NEO4J_INSTANCE": f"bench-events-{os.getpid()}", "KGCRM_NEO4J_HEAP": "1g",
         "KGCRM_NEO4J_PAGECACHE": "1g", "KGCRM_HOLDOUT_FRACTION": "0", "KGCRM_MODEL_DIR": str(work / "models"),
         "KGCRM_POLICIES_FILE": str(work / "policies.yaml"), "KGCRM_WEBHOOK_SECRET": SECRET,
-        "KGCRM_EVENTS_WINDOW": str(args.window), "KGCRM_DISPATCH_POLL": "0.02", "KGCRM_ML_THREADS": "1",
+        "KGCRM_EVENTS_WINDOW": str(args.window), "KGCRM_ML_THREADS": "1",
+        # With wake-up hints (the default) the API wakes the scorers and the scorer the dispatcher, which then
+        # polls once a second; without them the dispatcher polls 50 times a second, for a short dispatch hop.
+        "KGCRM_DISPATCH_POLL": "0.02" if args.no_wake else "1.0",
+        "KGCRM_EVENTS_WAKE": "" if args.no_wake else ",".join(f"127.0.0.1:{free_port()}" for _ in range(args.scorers)),
+        "KGCRM_DISPATCH_WAKE": "" if args.no_wake else f"127.0.0.1:{free_port()}",
         "KGCRM_LOG_LEVEL": "WARNING", "KGCRM_API_KEY_CACHE_SECONDS": "60",
         # The cache is rebuilt (scoring pauses) after this long: longer than a run, so no run sees a rebuild.
         "KGCRM_EVENTS_CACHE_SECONDS": "0" if args.no_cache else "7200",
@@ -396,12 +403,15 @@ def main() -> None:
                    if r["rescored"] == r["events"] and r["hops"]["committed"]["p99"] < 1.0]
     command = (f"python bench/bench_events.py{' --quick' if args.quick else ''} --nodes {nodes} --seconds {seconds:g} "
                f"--rates {args.rates} --window {args.window:g} --scorers {args.scorers} --warmup {args.warmup:g}"
-               + (f" --burst {args.burst}" if args.burst else "") + (" --no-cache" if args.no_cache else ""))
+               + (f" --burst {args.burst}" if args.burst else "") + (" --no-cache" if args.no_cache else "")
+               + (" --no-wake" if args.no_wake else ""))
     print("## Events end to end")
     print(f"- graph: {counts} nodes generated ({len(accounts)} accounts, 100 per owner, 3 contacts, 1 opportunity and "
           f"15 activities each); model: the production GNN trained on it ({model}, hidden 64, 2 layers; {how}); "
           f"policy: webhook on entering the top decile of the batch scores ({enter:.3f}, re-armed below {rearm:.3f})")
-    print(f"- scorer: {args.scorers} process(es), {'exact subgraph path' if args.no_cache else 'embedding cache'}")
+    print(f"- scorer: {args.scorers} process(es), {'exact subgraph path' if args.no_cache else 'embedding cache'}; "
+          + ("no wake-up hints: the scorer polls every window, the dispatcher every 0.02 s" if args.no_wake else
+             "wake-up hints (API -> scorer -> dispatcher), fallback polls every 1 s"))
     print(f"- command: `{command}`")
     print(f"- machine: {os.cpu_count()}-core; load average "
           + ", ".join(f"{x:.1f}" for x in load) + " (before, then after each rate)")

@@ -14,6 +14,7 @@ import httpx
 from tqdm import tqdm
 
 from kgcrm.actions.events import IngestReport, Rejection, ingest_rows, parse_ndjson
+from kgcrm.actions.wakeup import WakeSender
 from kgcrm.context import parse_partition, settings_from
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import GraphUnavailable, InvalidInput
@@ -56,11 +57,14 @@ def replay_command(ctx: click.Context, file: Path, rate: float, url: str | None,
                     total.add(_post(client, chunk, first))
                     bar.update(len(chunk))
         else:
+            scorers = WakeSender(settings.events_wake_addresses)  # as the API does after storing events
             with Graph(settings) as graph:
                 graph.verify()
                 for first, chunk in _paced(lines, rate, batch_size, started):
                     rows, rejected = parse_ndjson(chunk, first_line=first)
                     report = ingest_rows(graph, rows)
+                    if report.created:
+                        scorers.send()
                     report.received += len(rejected)
                     report.rejected = [*rejected, *report.rejected]
                     total.add(report)

@@ -23,6 +23,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UnsetType
 
+from kgcrm.actions.wakeup import WakeSender
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import GraphError
 from kgcrm.graph.queries import api_events
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, graph: Graph | None = None) -> 
     live_graph = graph or Graph(settings)
     app.state.services = ApiServices(
         settings=settings, graph=live_graph, authenticator=Authenticator(live_graph, settings), notifier=Notifier(),
+        scorers=WakeSender(settings.events_wake_addresses), dispatchers=WakeSender(settings.dispatch_wake_addresses),
     )
     router = KgcrmGraphQLRouter(
         build_schema(settings),

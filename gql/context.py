@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import HTTPException
 from fastapi.requests import HTTPConnection
 from starlette.concurrency import run_in_threadpool
 from strawberry.fastapi import BaseContext
 
+from kgcrm.actions.wakeup import WakeSender
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.settings import Settings
 from kgcrm.gql.auth import Authenticator, Principal
@@ -23,12 +24,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ApiServices:
-    """What the whole API process shares: settings, the Graph, the authenticator and the change notifier."""
+    """What the whole API process shares: settings, the Graph, the authenticator, the change notifier, and
+    the wake-up hints to the scorers (events stored) and the dispatchers (actions due)."""
 
     settings: Settings
     graph: Graph
     authenticator: Authenticator
     notifier: Notifier
+    scorers: WakeSender = field(default_factory=lambda: WakeSender([]))
+    dispatchers: WakeSender = field(default_factory=lambda: WakeSender([]))
 
 
 class Context(BaseContext):

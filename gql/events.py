@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kgcrm.actions.events import ingest_ndjson
 from kgcrm.graph.queries.api_scope import ADMIN, INGEST
+from kgcrm.gql import hooks
 from kgcrm.gql.context import ApiServices, authenticate, credentials_from
 from kgcrm.gql.errors import AuthenticationFailed
 from kgcrm.gql.limits import BodySizeLimit
@@ -43,7 +44,7 @@ async def post_events(request: Request, atomic: bool = False) -> JSONResponse:
     report = await run_in_threadpool(ingest_ndjson, services.graph, body.splitlines(), all_or_nothing=atomic)
     payload: dict[str, Any] = report.as_dict()
     if report.created:
-        services.notifier.notify()
+        hooks.on_events_stored(services)
     status = 422 if atomic and report.rejected else 200
     payload["stored"] = status == 200
     return JSONResponse(payload, status_code=status)

@@ -1,18 +1,27 @@
-"""The one place the API hands events on to the rest of kgcrm.
+"""The one place the API hands events and decisions on to the rest of kgcrm.
 
-`on_activity_recorded` is called after an activity is stored for the first time. The transaction
-that stored it also queued it for the incremental scorer (`kgcrm rescore-events`, actions/rescore.py;
-graph/queries/api_writes.py RECORD_ACTIVITY), so an event is never stored without being queued; this
-hook only records that. It runs in the request: it never scores and never imports torch.
+The transaction that stores an event also queues it for the incremental scorer (`kgcrm rescore-events`,
+actions/rescore.py; graph/queries/api_writes.py RECORD_ACTIVITY, actions/events.py), so an event is never
+stored without being queued. These hooks only wake the process that does the next step
+(KGCRM_EVENTS_WAKE, KGCRM_DISPATCH_WAKE; actions/wakeup.py): a hint, never the work itself, so they
+run in the request, never block, never score and never import torch.
 """
 
-import logging
+from __future__ import annotations
 
-from kgcrm.graph.driver import Graph
+from typing import TYPE_CHECKING
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from kgcrm.gql.context import ApiServices
 
 
-def on_activity_recorded(graph: Graph, activity_id: str) -> None:
-    """The new activity is stored and queued (one transaction); nothing more to write here."""
-    logger.debug("activity stored and queued for rescoring")
+def on_events_stored(services: ApiServices) -> None:
+    """New events are stored and queued: the scorers may start a pass now instead of at their next poll."""
+    services.notifier.notify()
+    services.scorers.send()
+
+
+def on_actions_due(services: ApiServices) -> None:
+    """An action became due for delivery (approved): the dispatchers may deliver it now."""
+    services.notifier.notify()
+    services.dispatchers.send()

@@ -139,7 +139,10 @@ async def _decide(info: Info, raw_id: str, reason_code: str, approve: bool) -> D
     if not rows[0]["waiting"]:
         return ActionNotPending(message=f"id: the action is {action.status}, not waiting for approval", field="id",
                                 status=action.status)
-    info.context.services.notifier.notify()
+    if approve:
+        hooks.on_actions_due(info.context.services)
+    else:
+        info.context.services.notifier.notify()
     return action
 
 
@@ -200,7 +203,7 @@ class Mutation:
         if not row["may_write"]:
             return not_allowed("input", "the activity is about something outside your book")
         if row["created"]:
-            await run_in_threadpool(hooks.on_activity_recorded, info.context.services.graph, event_key)
+            hooks.on_events_stored(info.context.services)
         return ActivityRecorded(activity=Activity.from_row(row["node"]), created=row["created"])
 
     @strawberry.mutation(permission_classes=[CanRead], description="Open a manual action on a node, with a note; it waits for approval.")

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     events_max_body_bytes: int = Field(10_000_000, ge=1024, validation_alias="KGCRM_EVENTS_MAX_BODY_BYTES")
     # The scorer's embedding cache is rebuilt from a full export after this many seconds (0: no cache).
     events_cache_seconds: float = Field(600.0, ge=0, validation_alias="KGCRM_EVENTS_CACHE_SECONDS")
+    # Wake-up hints (actions/wakeup.py), UDP host:port lists; empty: the process only polls. The API wakes
+    # the scorers (partition K/N listens on the K-th address) and the scorer wakes the dispatcher.
+    events_wake: str = Field("", validation_alias="KGCRM_EVENTS_WAKE")
+    dispatch_wake: str = Field("", validation_alias="KGCRM_DISPATCH_WAKE")
 
     @field_validator("policies_file", "explorer_dir", mode="before")
     @classmethod
@@ -133,6 +137,20 @@ class Settings(BaseSettings):
         if not (size[:-1].isdigit() and size[-1] in _MEMORY_SIZE_SUFFIXES):
             raise ValueError("must be a number followed by k, m or g, such as 512m or 2g")
         return size
+
+    @field_validator("events_wake", "dispatch_wake")
+    @classmethod
+    def _check_wake_addresses(cls, text: str) -> str:
+        parse_addresses(text)
+        return text
+
+    @property
+    def events_wake_addresses(self) -> list[tuple[str, int]]:
+        return parse_addresses(self.events_wake)
+
+    @property
+    def dispatch_wake_addresses(self) -> list[tuple[str, int]]:
+        return parse_addresses(self.dispatch_wake)
 
     @field_validator("log_level")
     @classmethod
@@ -171,6 +189,20 @@ class Settings(BaseSettings):
                 for err in exc.errors()
             )
             raise GraphConfigError(f"invalid settings: {problems}") from None
+
+
+def parse_addresses(text: str | None) -> list[tuple[str, int]]:
+    """`host:port[,host:port...]` as (host, port) pairs; empty for None or ''."""
+    addresses = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        host, sep, port = part.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{part!r} is not host:port (for example 127.0.0.1:7801)")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
 
 
 @lru_cache(maxsize=1)
