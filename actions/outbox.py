@@ -129,6 +129,26 @@ def apply_score_changes(
     return report
 
 
+def apply_in_transaction(
+    tx: ManagedTransaction,
+    changes: Sequence[ScoreChangeInput],
+    policies: Sequence[Policy],
+    settings: Settings,
+    *,
+    then: tuple[str, dict[str, Any]] | None = None,
+) -> ApplyReport:
+    """`apply_score_changes` of at most KGCRM_BATCH_SIZE changes inside the caller's write transaction.
+
+    Why: the event scorer reads the stored scores it judges its changes by and writes the changes in one
+    transaction, a round trip and a transaction fewer a pass, and nothing can move a score in between.
+    """
+    if len(changes) > settings.batch_size:
+        raise ValueError(f"{len(changes)} score changes are more than one batch ({settings.batch_size})")
+    _validate(changes)
+    now = datetime.now(UTC)
+    return _apply_batch(tx, [_with_time(c, now) for c in changes], list(policies), settings, True, then)
+
+
 def _validate(changes: Iterable[ScoreChangeInput]) -> None:
     for index, change in enumerate(changes):
         if Label(change.label) not in q.SCORED:

@@ -34,7 +34,7 @@ from scipy import sparse
 from kgcrm.actions import embedding_cache
 from kgcrm.actions.collector_clock import collector_seconds
 from kgcrm.actions.embedding_cache import EmbeddingCache
-from kgcrm.actions.outbox import ApplyReport, ScoreChangeInput, apply_score_changes
+from kgcrm.actions.outbox import ApplyReport, ScoreChangeInput, apply_in_transaction, apply_score_changes
 from kgcrm.actions.policies import Policy, load_policies
 from kgcrm.actions.stored_scores import StoredScores
 from kgcrm.actions.wakeup import WakeListener, WakeSender
@@ -84,6 +84,19 @@ class Event:
 
 
 @dataclass
+class Candidates:
+    """One task's new scores that may be changes: judged against the stored scores when they are written."""
+
+    model: str
+    target: Label
+    neo_ids: np.ndarray
+    ids: np.ndarray
+    scores: np.ndarray
+    causes: list[list[str]]
+    stored: StoredScores | None = None  # the mirror that picked them (and learns what was read and written)
+
+
+@dataclass
 class TaskRescore:
     """One task's part of a pass: which nodes were affected and what the model now says about them."""
 
@@ -96,6 +109,8 @@ class TaskRescore:
     changes: list[ScoreChangeInput] = field(default_factory=list, repr=False)
     # What the changes store once applied, by internal id: (score, model).
     written: dict[int, tuple[float, str]] = field(default_factory=dict, repr=False)
+    # The scores worth comparing with what is stored; judged into `changes` in the write transaction.
+    candidates: Candidates | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -176,7 +191,7 @@ class IncrementalScorer:
         report.timings["export_s"] = report.timings.get("export_s", 0.0) + reads.export_s
         report.timings["pending_s"] = first_s - reads.export_s
         mark = time.perf_counter()
-        if not report.marked:  # nothing changed, so no transaction of changes carried the mark
+        if not report.marked:  # defensive: rescore(mark=True) marks them in its write transaction
             self.graph.write(*self._mark(report))
         report.timings["mark_s"] = time.perf_counter() - mark
         report.timings["pass_s"] = time.perf_counter() - clock
@@ -220,14 +235,17 @@ class IncrementalScorer:
             report.tasks.append(self._rescore_task(version, artifact, network, events, cutoff, report.timings,
                                                    touched_export))
         clock = time.perf_counter()
+        then = self._mark(report) if mark else None
+        applied = self.graph.execute_write(self._judge_and_apply, report.tasks, then)
         changes = [c for t in report.tasks for c in t.changes]
-        if changes:
-            report.applied = apply_score_changes(self.graph, changes, self.policies, self.settings,
-                                                 then=self._mark(report) if mark else None)
+        if applied is not None:
+            report.applied, report.marked = applied, mark
+        elif changes:  # more than one batch: the batches commit one by one, the mark with the last
+            report.applied = apply_score_changes(self.graph, changes, self.policies, self.settings, then=then)
             report.marked = mark
-            for task in report.tasks:
-                if task.model in self._stored:
-                    self._stored[task.model].record(task.written)
+        for task in report.tasks:
+            if task.model in self._stored:
+                self._stored[task.model].record(task.written)
         report.timings["apply_s"] = time.perf_counter() - clock
         logger.debug("rescored %s events: %s affected, %s score changes, actions %s",
                     len(events), sum(t.affected for t in report.tasks), len(changes), dict(report.applied.actions))
@@ -297,9 +315,9 @@ class IncrementalScorer:
         _add(timings, "inference_s", time.perf_counter() - clock)
 
         causes = _causes(export, events, index, target, layers)
-        changes, written = self._changes(version, target, table.neo_ids[index], table.ids[index], scores, causes)
-        return TaskRescore(version.task, version.id, len(index), len(support), table.ids[index], scores, changes,
-                           written)
+        candidates = Candidates(version.id, target, table.neo_ids[index], table.ids[index], scores, causes)
+        return TaskRescore(version.task, version.id, len(index), len(support), table.ids[index], scores,
+                           candidates=candidates)
 
     def _rescore_cached(
         self, version: ModelVersion, artifact: ModelArtifact, network: IntentGNN, events: Sequence[Event],
@@ -333,11 +351,12 @@ class IncrementalScorer:
         if stored is None:
             stored = self._stored[version.id] = StoredScores(self.graph, artifact.task.target)
         stored.refresh_if_old()
-        changes, written = self._changes(version, artifact.task.target, result.neo_ids, result.ids, result.scores,
-                                         causes, stored)
+        pick = stored.candidates(version.id, result.neo_ids, result.scores, self.settings.ml_score_epsilon)
+        candidates = Candidates(version.id, artifact.task.target, result.neo_ids[pick], result.ids[pick],
+                                result.scores[pick], [causes[k] for k in pick.tolist()], stored)
         _add(timings, "current_s", time.perf_counter() - clock)
-        return TaskRescore(version.task, version.id, len(result.ids), len(inputs), result.ids, result.scores, changes,
-                           written)
+        return TaskRescore(version.task, version.id, len(result.ids), len(inputs), result.ids, result.scores,
+                           candidates=candidates)
 
     def _inputs(self, artifact: ModelArtifact, touched: dict[int, str], cutoff: float,
                 export: GraphExport | None = None) -> dict[int, torch.Tensor]:
@@ -367,33 +386,42 @@ class IncrementalScorer:
         record = tx.run(TOUCHED_SUBGRAPH, ids=list(touched), labels=[x.value for x in GRAPH_LABELS], nan=np.nan).single()
         return _assemble({label: record[label.value] for label in NODE_COLUMNS}, record["relationships"])
 
-    def _changes(
-        self, version: ModelVersion, target: Label, neo_ids: np.ndarray, ids: np.ndarray, scores: np.ndarray,
-        causes: list[list[str]], stored: StoredScores | None = None,
-    ) -> tuple[list[ScoreChangeInput], dict[int, tuple[float, str]]]:
-        """The score changes worth writing: moves above KGCRM_SCORE_EPSILON, or a first score by this model.
+    def _judge_and_apply(self, tx: ManagedTransaction, tasks: list[TaskRescore],
+                         then: tuple[str, dict[str, Any]] | None) -> ApplyReport | None:
+        """Read the candidates' stored scores, judge them into changes, apply those (and `then`): one transaction.
 
-        With `stored` (the mirror of stored scores) only its candidates are read back from Neo4j; the
-        changes are always judged against what the database holds. Also returns what the changes store.
+        Returns None, having applied nothing, when the changes are more than one batch (the caller applies
+        them batch by batch).
         """
+        for task in tasks:
+            task.changes, task.written = self._judge(tx, task.candidates) if task.candidates else ([], {})
+        changes = [c for t in tasks for c in t.changes]
+        if len(changes) > self.settings.batch_size:
+            return None
+        if changes:
+            return apply_in_transaction(tx, changes, self.policies, self.settings, then=then)
+        if then is not None:
+            tx.run(*then).consume()
+        return ApplyReport()
+
+    def _judge(self, tx: ManagedTransaction, c: Candidates) -> tuple[list[ScoreChangeInput], dict[int, tuple[float, str]]]:
+        """The score changes worth writing: moves above KGCRM_SCORE_EPSILON from the stored score, or a first
+        score by this model; and what they store, by internal id."""
         epsilon = self.settings.ml_score_epsilon
-        if stored is not None:
-            pick = stored.candidates(version.id, neo_ids, scores, epsilon)
-            neo_ids, ids, scores, causes = neo_ids[pick], ids[pick], scores[pick], [causes[k] for k in pick.tolist()]
-        rows = self.graph.read(q.CURRENT_SCORES, {"ids": neo_ids.tolist()})[0]["scores"] if len(neo_ids) else []
+        rows = tx.run(q.CURRENT_SCORES, ids=c.neo_ids.tolist()).single()["scores"] if len(c.neo_ids) else []
         current = {int(node): (score, model) for node, score, model in rows}
-        if stored is not None:
-            stored.record(current)
+        if c.stored is not None:
+            c.stored.record(current)
         changes, written = [], {}
-        for neo_id, node_id, score, cause in zip(neo_ids.tolist(), ids.tolist(), scores.tolist(), causes):
+        for neo_id, node_id, score, cause in zip(c.neo_ids.tolist(), c.ids.tolist(), c.scores.tolist(), c.causes):
             old_score, old_model = current.get(int(neo_id), (None, None))
-            if old_score is not None and old_model == version.id and abs(score - old_score) <= epsilon:
+            if old_score is not None and old_model == c.model and abs(score - old_score) <= epsilon:
                 continue
             changes.append(ScoreChangeInput(
-                node_id=str(node_id), label=target, old_score=old_score, new_score=float(score),
-                model_version=version.id, event_ids=tuple(cause), cause="event",
+                node_id=str(node_id), label=c.target, old_score=old_score, new_score=float(score),
+                model_version=c.model, event_ids=tuple(cause), cause="event",
             ))
-            written[int(neo_id)] = (float(score), version.id)
+            written[int(neo_id)] = (float(score), c.model)
         return changes, written
 
     def _ball(self, start: dict[int, str], hops: int) -> dict[int, tuple[str, int]]:

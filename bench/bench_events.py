@@ -59,6 +59,7 @@ DAY = 86_400
 POLICY_YAML = ("policies:\n  - {{name: bench-hot, label: Account, enter: {enter:.6f}, rearm: {rearm:.6f}, "
                "min_delta: 0.0, action: webhook}}\n")
 TYPES = [t.value for t in ActivityType]
+IDLE_SECONDS = 10.0
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -326,7 +327,7 @@ def main() -> None:
     env = {**os.environ, **env_settings, "KGCRM_WEBHOOK_URL": receiver.url}
     processes: dict[str, subprocess.Popen] = {}
     load = [os.getloadavg()[0]]
-    results, cpu, bursts, passes, query_stats = {}, {}, {}, {}, {}
+    results, cpu, bursts, passes, query_stats, idle = {}, {}, {}, {}, {}, {}
     try:
         neo4j.start()
         with Graph(settings) as graph:
@@ -363,6 +364,10 @@ def main() -> None:
             warm = replay(url, key, accounts, contacts, min(rates), args.warmup, "warm-")
             measure(graph, receiver, warm, "warm-", 900)
             print(f"warm in {time.time() - warm_began:.0f} s", file=sys.stderr)
+            # What the processes use with no events at all (polls, timers, Neo4j's own background work).
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            time.sleep(IDLE_SECONDS)
+            idle = {name: (cpu_seconds(pid) - before[name]) * 1000 / IDLE_SECONDS for name, pid in pids.items()}
             for run, rate in enumerate(rates):
                 prefix = f"r{run}-"
                 before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -428,6 +433,9 @@ def main() -> None:
               + "---|" * len(names))
         for rate, row in cpu.items():
             print(f"| {rate:g} | " + " | ".join(f"{row[n]:.1f}" for n in names) + " |")
+        if idle:
+            print(f"\nIdle, no events for {IDLE_SECONDS:g} s after the warm-up (ms of CPU per second): "
+                  + ", ".join(f"{n} {idle[n]:.0f}" for n in names))
     if passes:
         keys = sorted({k for rows in passes.values() for p in rows for k in p if k.endswith("_s")})
         print("\nInside the scorer, per pass (median; wall seconds except cpu_s):\n\n| events/s | passes | events/pass | "

@@ -188,6 +188,19 @@ def test_a_replayed_event_changes_nothing_and_a_crash_before_marking_writes_noth
     assert _count(world, "MATCH (e:Activity {id: 'e1'}) RETURN count(e) AS n") == 1
 
 
+def test_a_pass_with_more_changes_than_one_batch_commits_them_batch_by_batch_and_marks_its_events(
+    world: Graph, settings: Settings
+) -> None:
+    # One batch is judged, applied and marked in one write transaction; more go through the batches.
+    settings = settings.model_copy(update={"batch_size": 2})
+    random_production_model(world, settings, seed=3)
+    assert ingest_ndjson(world, [_event("b1", accountId="a3", contactId="c6")]).created == 1
+    report = IncrementalScorer(world, settings, POLICIES).run_once(as_of=AS_OF)
+    assert report is not None and report.changes > 2 and report.marked and pending_count(world) == 0
+    assert _count(world, "MATCH (sc:ScoreChange {cause: 'event'}) RETURN count(sc) AS n") == report.changes
+    assert report.applied.written == report.changes
+
+
 def test_partitions_split_the_queue_by_account_and_together_take_every_event_once(
     world: Graph, settings: Settings
 ) -> None:
