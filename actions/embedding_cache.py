@@ -85,6 +85,10 @@ class EmbeddingCache:
                                   shape=(len(x[et[2]]), len(x[et[0]])))
             for et, ei in edges.items()
         }
+        # Each destination row's number of incoming edges of each type (a mean's divisor).
+        self.in_degree = {et: np.maximum(np.asarray(m.sum(axis=1), dtype=np.float32).reshape(-1), 1.0)
+                          for et, m in self.incoming.items()}
+        self._fused: dict[tuple[int, str], FusedSage | None] = {}
         src, dst = [], []
         for (s, _, d), ei in edges.items():
             src.append(ei[0].numpy() + self.offsets[s])
@@ -164,14 +168,14 @@ class EmbeddingCache:
         """Layer `layer`'s output (embedding layer + 1) for some rows of one type, from cached layer `layer`."""
         h = self.h[layer]
         conv, norm = self.network.gnn.convs[layer], self.network.gnn.norms[layer]
+        fused = self._fused_sage(layer, node_type)
+        if fused is not None:
+            return norm(h[node_type][rows] + torch.relu(self._fused_messages(fused, h, node_type, rows)))
         parts = []
         for edge_type, module in conv.convs.items():
             if edge_type not in self.edges or edge_type[2] != node_type:
                 continue
             block = self.incoming[edge_type][rows]
-            if _plain_sage(module):
-                parts.append(_sage(module, block, h[edge_type[0]], h[node_type][rows]))
-                continue
             dst = np.repeat(np.arange(len(rows)), np.diff(block.indptr))
             local = torch.from_numpy(np.stack([block.indices, dst]).astype(np.int64))
             parts.append(module((h[edge_type[0]], h[node_type][rows]), local))
@@ -179,6 +183,34 @@ class EmbeddingCache:
             return h[node_type][rows]
         out = torch.stack(parts).sum(dim=0)
         return norm(h[node_type][rows] + torch.relu(out))
+
+    def _fused_sage(self, layer: int, node_type: str) -> FusedSage | None:
+        """The layer's SAGEConvs into `node_type` as two matrices, when every one is a plain mean/sum SAGEConv."""
+        key = (layer, node_type)
+        if key not in self._fused:
+            conv = self.network.gnn.convs[layer]
+            edge_types = [et for et in conv.convs.keys() if et in self.edges and et[2] == node_type]
+            modules = [conv.convs[et] for et in edge_types]
+            self._fused[key] = None
+            if modules and all(_plain_sage(m) for m in modules):
+                self._fused[key] = FusedSage(
+                    edge_types, [m.aggr == "mean" for m in modules],
+                    torch.cat([m.lin_l.weight for m in modules], dim=1).detach().T.contiguous(),
+                    torch.stack([m.lin_l.bias for m in modules]).sum(dim=0).detach(),
+                    torch.stack([m.lin_r.weight for m in modules]).sum(dim=0).detach().T.contiguous(),
+                )
+        return self._fused[key]
+
+    def _fused_messages(self, fused: FusedSage, h: dict[str, Tensor], node_type: str, rows: np.ndarray) -> Tensor:
+        """HeteroConv's sum over the SAGEConvs into `node_type`, for some rows: each relationship type's
+        neighbour mean (or sum) by a sparse product, then one matrix product for all their lin_l and one
+        for their summed lin_r (PyG's message passing costs more in Python than this arithmetic)."""
+        aggregated = []
+        for edge_type, mean in zip(fused.edge_types, fused.means):
+            part = self.incoming[edge_type][rows] @ h[edge_type[0]].numpy()
+            aggregated.append(part / self.in_degree[edge_type][rows, None] if mean else part)
+        neighbours = torch.from_numpy(np.concatenate(aggregated, axis=1).astype(np.float32, copy=False))
+        return neighbours @ fused.w_neighbours + fused.bias + h[node_type][rows] @ fused.w_root
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         if not len(rows):
@@ -194,14 +226,15 @@ def _plain_sage(module: torch.nn.Module) -> bool:
             and module.root_weight and not module.project and not module.normalize)
 
 
-def _sage(module: torch.nn.Module, block: sparse.csr_matrix, h_src: Tensor, h_dst: Tensor) -> Tensor:
-    """What `module` computes for the rows of `block` (their incoming edges, one stored count per pair),
-    as one sparse product: PyG's message passing costs more in Python than the arithmetic on a few rows."""
-    summed = torch.from_numpy(np.asarray(block @ h_src.numpy(), dtype=np.float32))
-    if module.aggr == "mean":
-        degree = np.asarray(block.sum(axis=1), dtype=np.float32).reshape(-1, 1)
-        summed = summed / torch.from_numpy(np.maximum(degree, 1.0))
-    return module.lin_l(summed) + module.lin_r(h_dst)
+@dataclass
+class FusedSage:
+    """A layer's SAGEConvs into one node type: per relationship type mean or sum, and the stacked weights."""
+
+    edge_types: list[EdgeType]
+    means: list[bool]
+    w_neighbours: Tensor  # (types x hidden) x hidden: every lin_l, side by side
+    bias: Tensor  # the lin_l biases summed
+    w_root: Tensor  # hidden x hidden: the lin_r weights summed
 
 
 def layer_embeddings(network: IntentGNN, x: dict[str, Tensor], edges: dict[EdgeType, Tensor]) -> list[dict[str, Tensor]]:
