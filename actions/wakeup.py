@@ -1,9 +1,10 @@
 """Wake-up hints between kgcrm's processes: a datagram says "there is work now"; polling stays the guarantee.
 
 Why: the API, the scorer and the dispatcher are separate processes that meet only in Neo4j. Without a
-hint each one polls, and every poll is a Neo4j transaction (about 2 ms of the server's CPU here): the
-dispatcher polling at 50 Hz cost more of Neo4j than the events themselves, and a scorer waiting out its
-window between polls adds that window to every event's latency. With `KGCRM_EVENTS_WAKE` the API tells
+hint each one polls, and every poll is a Neo4j transaction or two (about 1 ms of the server's CPU and
+0.6 ms of the poller's each, bench/bench_driver.py): a dispatcher polling 50 times a second pays that
+100 times a second for nothing, and a scorer waiting out its window between polls adds that window to
+every event's latency. With `KGCRM_EVENTS_WAKE` the API tells
 the scorers that events were stored; with `KGCRM_DISPATCH_WAKE` the scorer tells the dispatcher that
 actions were committed. Each then works at once and otherwise polls at its usual interval, so a lost,
 late or spurious datagram changes nothing but timing: the work itself is always found in Neo4j.
