@@ -236,7 +236,10 @@ class IncrementalScorer:
                                                    touched_export))
         clock = time.perf_counter()
         then = self._mark(report) if mark else None
-        applied = self.graph.execute_write(self._judge_and_apply, report.tasks, then)
+        statements: list[float] = []
+        applied = self.graph.execute_write(self._judge_and_apply, report.tasks, then, statements)
+        # The write transaction's time outside its statements: opening it and the commit (the tail's suspect).
+        report.timings["commit_s"] = time.perf_counter() - clock - (statements[-1] if statements else 0.0)
         changes = [c for t in report.tasks for c in t.changes]
         if applied is not None:
             report.applied, report.marked = applied, mark
@@ -387,22 +390,26 @@ class IncrementalScorer:
         return _assemble({label: record[label.value] for label in NODE_COLUMNS}, record["relationships"])
 
     def _judge_and_apply(self, tx: ManagedTransaction, tasks: list[TaskRescore],
-                         then: tuple[str, dict[str, Any]] | None) -> ApplyReport | None:
+                         then: tuple[str, dict[str, Any]] | None, took: list[float]) -> ApplyReport | None:
         """Read the candidates' stored scores, judge them into changes, apply those (and `then`): one transaction.
 
         Returns None, having applied nothing, when the changes are more than one batch (the caller applies
-        them batch by batch).
+        them batch by batch). Appends its own seconds to `took` (a retried transaction appends again).
         """
-        for task in tasks:
-            task.changes, task.written = self._judge(tx, task.candidates) if task.candidates else ([], {})
-        changes = [c for t in tasks for c in t.changes]
-        if len(changes) > self.settings.batch_size:
-            return None
-        if changes:
-            return apply_in_transaction(tx, changes, self.policies, self.settings, then=then)
-        if then is not None:
-            tx.run(*then).consume()
-        return ApplyReport()
+        clock = time.perf_counter()
+        try:
+            for task in tasks:
+                task.changes, task.written = self._judge(tx, task.candidates) if task.candidates else ([], {})
+            changes = [c for t in tasks for c in t.changes]
+            if len(changes) > self.settings.batch_size:
+                return None
+            if changes:
+                return apply_in_transaction(tx, changes, self.policies, self.settings, then=then)
+            if then is not None:
+                tx.run(*then).consume()
+            return ApplyReport()
+        finally:
+            took.append(time.perf_counter() - clock)
 
     def _judge(self, tx: ManagedTransaction, c: Candidates) -> tuple[list[ScoreChangeInput], dict[int, tuple[float, str]]]:
         """The score changes worth writing: moves above KGCRM_SCORE_EPSILON from the stored score, or a first
