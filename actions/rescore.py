@@ -190,10 +190,6 @@ class IncrementalScorer:
                               touched_export=reads.touched_export)
         report.timings["export_s"] = report.timings.get("export_s", 0.0) + reads.export_s
         report.timings["pending_s"] = first_s - reads.export_s
-        mark = time.perf_counter()
-        if not report.marked:  # defensive: rescore(mark=True) marks them in its write transaction
-            self.graph.write(*self._mark(report))
-        report.timings["mark_s"] = time.perf_counter() - mark
         report.timings["pass_s"] = time.perf_counter() - clock
         report.timings["cpu_s"] = time.process_time() - cpu
         report.timings["gc_s"] = collector_seconds() - collecting
