@@ -237,11 +237,10 @@ class IncrementalScorer:
         # The write transaction's time outside its statements: opening it and the commit (the tail's suspect).
         report.timings["commit_s"] = time.perf_counter() - clock - (statements[-1] if statements else 0.0)
         changes = [c for t in report.tasks for c in t.changes]
-        if applied is not None:
-            report.applied, report.marked = applied, mark
-        elif changes:  # more than one batch: the batches commit one by one, the mark with the last
-            report.applied = apply_score_changes(self.graph, changes, self.policies, self.settings, then=then)
-            report.marked = mark
+        # None: more than one batch, applied here batch by batch, the mark with the last.
+        report.applied = applied if applied is not None else apply_score_changes(
+            self.graph, changes, self.policies, self.settings, then=then)
+        report.marked = mark
         for task in report.tasks:
             if task.model in self._stored:
                 self._stored[task.model].record(task.written)

@@ -90,20 +90,26 @@ SET e.rescored_at = datetime(), e.rescore_note = $note
 """
 
 
+def _neighbours_of_n(rel_types: Sequence[RelType], indent: str) -> str:
+    """A subquery yielding `m` for each neighbour of `n` over `rel_types` (any direction), and each account
+    under the same parent as `n` (the model may read them as siblings, one hop apart)."""
+    types = "|".join(RelType(t).value for t in rel_types)
+    return "\n".join(indent + line for line in f"""CALL (n) {{
+  MATCH (n)-[:{types}]-(m) RETURN m
+  UNION
+  MATCH (n)-[:{RelType.SUBSIDIARY_OF}]->(:{Label.ACCOUNT})<-[:{RelType.SUBSIDIARY_OF}]-(m) RETURN m
+}}""".splitlines())
+
+
 def expand(rel_types: Sequence[RelType]) -> str:
     """The neighbours (any direction, over `rel_types`) of the nodes `$ids` that carry one of `$labels`.
 
     Accounts under one parent count as neighbours too: the model may read them as siblings, one hop apart.
     """
-    types = "|".join(RelType(t).value for t in rel_types)
     return f"""
 UNWIND $ids AS i
 MATCH (n) WHERE id(n) = i
-CALL (n) {{
-  MATCH (n)-[:{types}]-(m) RETURN m
-  UNION
-  MATCH (n)-[:{RelType.SUBSIDIARY_OF}]->(:{Label.ACCOUNT})<-[:{RelType.SUBSIDIARY_OF}]-(m) RETURN m
-}}
+{_neighbours_of_n(rel_types, "")}
 WITH DISTINCT m
 WHERE any(l IN labels(m) WHERE l IN $labels)
 RETURN collect(id(m)) AS ids, collect([l IN labels(m) WHERE l IN $labels][0]) AS labels
@@ -179,17 +185,12 @@ def touched_subgraph(
     `Activity`; and every relationship of `specs` at the nodes or at those activities, under
     `relationships`. One query, so one round trip, where the parts as separate queries took nine.
     """
-    types = "|".join(RelType(t).value for t in rel_types)
     parts = [f"""UNWIND $ids AS i
 MATCH (t) WHERE id(t) = i AND any(l IN labels(t) WHERE l IN $labels)
 WITH collect(t) AS touched
 CALL (touched) {{
   UNWIND touched AS n
-  CALL (n) {{
-    MATCH (n)-[:{types}]-(m) RETURN m
-    UNION
-    MATCH (n)-[:{RelType.SUBSIDIARY_OF}]->(:{Label.ACCOUNT})<-[:{RelType.SUBSIDIARY_OF}]-(m) RETURN m
-  }}
+{_neighbours_of_n(rel_types, "  ")}
   WITH DISTINCT m
   WHERE any(l IN labels(m) WHERE l IN $labels) AND NOT m IN touched
   RETURN collect(m) AS near
