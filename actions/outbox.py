@@ -176,17 +176,31 @@ def _apply_batch(
     report = ApplyReport()
     by_label = {label: [p for p in policies if p.label == label] for label in q.SCORED}
 
-    # Lock every (policy, node) state first: a concurrent apply of the same batch waits here and
-    # then finds the score changes this one wrote.
+    # One statement reads what the batch is decided by: every (policy, node) trigger state, locked first
+    # (a concurrent apply of the same batch waits there, then finds the score changes this one wrote),
+    # the changes already written, and each node's account, owner and impact values.
     state_rows = {
         _state_id(p.name, c.node_id): {"id": _state_id(p.name, c.node_id), "policy": p.name, "node_id": c.node_id}
         for _, c, _ in batch for p in by_label[Label(c.label)]
     }
-    states = {
-        row["id"]: _TriggerState(armed=row["armed"], last_fired_at=_native(row["last_fired_at"]))
-        for row in (tx.run(q.LOCK_TRIGGER_STATES, rows=list(state_rows.values())).data() if state_rows else [])
+    node_ids = {label: sorted({c.node_id for _, c, _ in batch if Label(c.label) == label}) for label in q.SCORED}
+    labels = [label for label in q.SCORED if node_ids[label]]
+    properties = {label: sorted({p.approval.property for p in by_label[label] if p.approval}) for label in labels}
+    params: dict[str, Any] = {"states": list(state_rows.values()), "ids": [sc_id for sc_id, _, _ in batch]}
+    params |= {f"subjects_{label.value}": node_ids[label] for label in labels}
+    params |= {f"impact_{label.value}": properties[label] for label in labels}
+    record = tx.run(q.batch_reads(labels), params).single()
+    states = {key: _TriggerState(armed=armed, last_fired_at=_native(fired)) for key, armed, fired in record["states"]}
+    existing = set(record["existing"])
+    subjects = {
+        (label, node_id): {
+            "account_id": account_id, "owner_id": owner_id,
+            # Contacts and opportunities share their account's holdout group.
+            "holdout_unit": account_id or f"{label.value}:{node_id}",
+            "impact": dict(zip(properties[label], impact, strict=True)),
+        }
+        for label in labels for node_id, account_id, owner_id, impact in record[f"subjects_{label.value}"]
     }
-    existing = {row["id"] for row in tx.run(q.EXISTING_SCORE_CHANGES, ids=[sc_id for sc_id, _, _ in batch]).data()}
     fresh = []
     for sc_id, change, at in batch:
         if sc_id in existing:
@@ -195,7 +209,6 @@ def _apply_batch(
             existing.add(sc_id)  # the same change twice in one batch counts once
             fresh.append((sc_id, change, at))
 
-    subjects = _load_subjects(tx, fresh, by_label)
     quotas = _lock_quotas(tx, fresh, by_label, subjects)
     touched_states: set[str] = set()
     score_rows: dict[Label, list[dict[str, Any]]] = {label: [] for label in q.SCORED}
@@ -255,26 +268,6 @@ def _write_actions(tx: ManagedTransaction, action_rows: dict[Label, list[dict[st
     for label, rows in action_rows.items():
         if rows:
             tx.run(q.create_actions(label), rows=rows).consume()
-
-
-def _load_subjects(
-    tx: ManagedTransaction, fresh: list[tuple[str, ScoreChangeInput, datetime]], by_label: dict[Label, list[Policy]]
-) -> dict[tuple[Label, str], dict[str, Any]]:
-    subjects: dict[tuple[Label, str], dict[str, Any]] = {}
-    for label in q.SCORED:
-        node_ids = sorted({c.node_id for _, c, _ in fresh if Label(c.label) == label})
-        if not node_ids:
-            continue
-        properties = sorted({p.approval.property for p in by_label[label] if p.approval})
-        for row in tx.run(q.load_subjects(label), node_ids=node_ids, impact_properties=properties).data():
-            subjects[(label, row["node_id"])] = {
-                "account_id": row["account_id"],
-                "owner_id": row["owner_id"],
-                # Contacts and opportunities share their account's holdout group.
-                "holdout_unit": row["account_id"] or f"{label.value}:{row['node_id']}",
-                "impact": dict(zip(properties, row["impact"], strict=True)),
-            }
-    return subjects
 
 
 def _lock_quotas(

@@ -45,31 +45,51 @@ _ACCOUNT_OF = {
 }
 
 
-def load_subjects(label: Label) -> str:
-    """Each scored node's account (the holdout unit), owner (the node's, else its account's) and impact values."""
+def _subjects_body(label: Label, node_ids: str) -> str:
+    """Each scored node's account (the holdout unit) and owner (the node's, else its account's), as `n`,
+    `acct`, `owner_id`."""
     name = _scored(label)
     return f"""
-UNWIND $node_ids AS node_id
+UNWIND ${node_ids} AS node_id
 MATCH (n:{name} {{id: node_id}})
 {_ACCOUNT_OF[Label(label)]}
 CALL (n, acct) {{
   OPTIONAL MATCH (u:{Label.USER})-[:{RelType.OWNS}]->(n)
   OPTIONAL MATCH (v:{Label.USER})-[:{RelType.OWNS}]->(acct)
   RETURN coalesce(min(u.id), min(v.id)) AS owner_id
+}}"""
+
+
+def batch_reads(labels: Sequence[Label]) -> str:
+    """A batch's reads before it decides anything, as one statement (one round trip), in this order:
+
+    1. `states`: [id, armed, last_fired_at] of each trigger state in `$states` (rows id, policy, node_id),
+       created armed where missing and write-locked, so a concurrent apply of the same changes waits here;
+    2. `existing`: the ids among `$ids` of score changes already written (read after the locks);
+    3. `subjects_<Label>`: [node id, account id, owner id, impact values] of the nodes in
+       `$subjects_<Label>`, impact values being the properties `$impact_<Label>` of the node or its account.
+    """
+    parts = [f"""CALL () {{
+  UNWIND $states AS row
+  MERGE (t:{Label.TRIGGER_STATE} {{id: row.id}})
+  ON CREATE SET t.policy = row.policy, t.node_id = row.node_id, t.armed = true
+  SET t._lock = true
+  REMOVE t._lock
+  RETURN collect([t.id, t.armed, t.last_fired_at]) AS states
 }}
-RETURN n.id AS node_id, acct.id AS account_id, owner_id,
-       [p IN $impact_properties | coalesce(n[p], acct[p])] AS impact
-"""
+CALL () {{
+  MATCH (sc:{Label.SCORE_CHANGE}) WHERE sc.id IN $ids
+  RETURN collect(sc.id) AS existing
+}}"""]
+    names = []
+    for label in labels:
+        name = Label(label).value
+        names.append(f"subjects_{name}")
+        parts.append(f"""CALL () {{{_subjects_body(label, f"subjects_{name}")}
+  RETURN collect([n.id, acct.id, owner_id, [p IN $impact_{name} | coalesce(n[p], acct[p])]]) AS subjects_{name}
+}}""")
+    return "\n".join(parts) + "\nRETURN " + ", ".join(["states", "existing", *names])
 
-
-LOCK_TRIGGER_STATES = f"""
-UNWIND $rows AS row
-MERGE (t:{Label.TRIGGER_STATE} {{id: row.id}})
-ON CREATE SET t.policy = row.policy, t.node_id = row.node_id, t.armed = true
-SET t._lock = true
-REMOVE t._lock
-RETURN t.id AS id, t.armed AS armed, t.last_fired_at AS last_fired_at
-"""
 
 LOCK_QUOTAS = f"""
 UNWIND $rows AS row
@@ -78,11 +98,6 @@ ON CREATE SET q.policy = row.policy, q.owner_id = row.owner_id, q.day = row.day,
 SET q._lock = true
 REMOVE q._lock
 RETURN q.id AS id, q.count AS count
-"""
-
-EXISTING_SCORE_CHANGES = f"""
-MATCH (sc:{Label.SCORE_CHANGE}) WHERE sc.id IN $ids
-RETURN sc.id AS id
 """
 
 
