@@ -246,28 +246,31 @@ def _apply_batch(
                 report.actions[status] += 1
                 report.action_ids.append(x_id)
 
-    for label in q.SCORED:
-        if score_rows[label]:
-            tx.run(q.write_score_changes(label), rows=score_rows[label], write_scores=write_scores).consume()
-    _write_actions(tx, action_rows)
-    if touched_states:
-        tx.run(q.SAVE_TRIGGER_STATES, rows=[
-            {"id": key, "armed": states[key].armed, "last_fired_at": states[key].last_fired_at,
-             "last_score": states[key].last_score}
-            for key in sorted(touched_states)
-        ]).consume()
-    if quotas:
-        tx.run(q.SAVE_QUOTAS, rows=[{"id": key, "count": count} for key, count in quotas.items()]).consume()
+    state_rows = [
+        {"id": key, "armed": states[key].armed, "last_fired_at": states[key].last_fired_at,
+         "last_score": states[key].last_score}
+        for key in sorted(touched_states)
+    ]
+    quota_rows = [{"id": key, "count": count} for key, count in quotas.items()]
+    _write_batch(tx, score_rows, action_rows, state_rows, quota_rows, write_scores)
     if then is not None:
         tx.run(then[0], then[1]).consume()
     return report
 
 
-def _write_actions(tx: ManagedTransaction, action_rows: dict[Label, list[dict[str, Any]]]) -> None:
-    """The outbox rows, in the same transaction as their score changes."""
-    for label, rows in action_rows.items():
-        if rows:
-            tx.run(q.create_actions(label), rows=rows).consume()
+def _write_batch(
+    tx: ManagedTransaction, score_rows: dict[Label, list[dict[str, Any]]], action_rows: dict[Label, list[dict[str, Any]]],
+    state_rows: list[dict[str, Any]], quota_rows: list[dict[str, Any]], write_scores: bool,
+) -> None:
+    """The batch's score changes, the outbox rows they caused, trigger states and quotas: one statement."""
+    score_labels = [label for label, rows in score_rows.items() if rows]
+    action_labels = [label for label, rows in action_rows.items() if rows]
+    if not (score_labels or action_labels or state_rows or quota_rows):
+        return
+    params: dict[str, Any] = {"write_scores": write_scores, "states": state_rows, "quotas": quota_rows}
+    params |= {f"scores_{label.value}": score_rows[label] for label in score_labels}
+    params |= {f"actions_{label.value}": action_rows[label] for label in action_labels}
+    tx.run(q.batch_writes(score_labels, action_labels, bool(state_rows), bool(quota_rows)), params).consume()
 
 
 def _lock_quotas(

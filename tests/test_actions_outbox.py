@@ -200,13 +200,13 @@ def test_reapplying_a_batch_changes_nothing(world: Graph, settings: Settings) ->
 def test_a_failure_inside_the_transaction_leaves_neither_score_change_nor_action(
     world: Graph, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = outbox._write_actions
+    original = outbox._write_batch
 
-    def write_then_crash(tx, rows):  # type: ignore[no-untyped-def]
-        original(tx, rows)
+    def write_then_crash(*args):  # type: ignore[no-untyped-def]
+        original(*args)
         raise RuntimeError("crash after the outbox rows, before commit")
 
-    monkeypatch.setattr(outbox, "_write_actions", write_then_crash)
+    monkeypatch.setattr(outbox, "_write_batch", write_then_crash)
     with pytest.raises(RuntimeError, match="before commit"):
         apply_score_changes(world, [change("a1", 0.5, 0.9)], _policies(ACCOUNT_POLICY), settings)
     assert _count(world, "ScoreChange") == 0
@@ -214,7 +214,7 @@ def test_a_failure_inside_the_transaction_leaves_neither_score_change_nor_action
     assert _count(world, "TriggerState") == 0
     assert world.read("MATCH (a:Account {id: 'a1'}) RETURN a.intent_score AS s")[0]["s"] is None
     # The same batch goes through whole once the failure is gone.
-    monkeypatch.setattr(outbox, "_write_actions", original)
+    monkeypatch.setattr(outbox, "_write_batch", original)
     apply_score_changes(world, [change("a1", 0.5, 0.9)], _policies(ACCOUNT_POLICY), settings)
     assert (_count(world, "ScoreChange"), _count(world, "Action")) == (1, 1)
 

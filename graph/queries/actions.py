@@ -5,6 +5,8 @@ Locks: a statement that reads a value and writes based on it first takes the nod
 (Neo4j reads committed data; without the lock two writers could both see the old value).
 """
 
+from collections.abc import Sequence
+
 from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries.ml_registry import keep_previous_score
 
@@ -103,9 +105,13 @@ RETURN q.id AS id, q.count AS count
 
 def write_score_changes(label: Label) -> str:
     """ScoreChange nodes with their lineage; the node's score is moved only forward in time."""
+    return _score_changes_body(label, "rows") + "\nRETURN count(sc) AS written\n"
+
+
+def _score_changes_body(label: Label, rows: str) -> str:
     name = _scored(label)
     return f"""
-UNWIND $rows AS row
+UNWIND ${rows} AS row
 MATCH (n:{name} {{id: row.node_id}})
 MERGE (sc:{Label.SCORE_CHANGE} {{id: row.id}})
 ON CREATE SET sc.old_score = row.old_score, sc.new_score = row.new_score, sc.changed_at = row.changed_at,
@@ -128,39 +134,52 @@ CALL (sc, row) {{
   UNWIND row.event_ids AS event_id
   MATCH (e:{Label.ACTIVITY} {{id: event_id}})
   MERGE (sc)-[:{RelType.CAUSED_BY}]->(e)
-}}
-RETURN count(sc) AS written
-"""
+}}"""
 
 
 def create_actions(label: Label) -> str:
     """Outbox rows: each Action about its node and caused by its ScoreChange, in the caller's transaction."""
+    return _actions_body(label, "rows") + "\nRETURN count(x) AS created\n"
+
+
+def _actions_body(label: Label, rows: str) -> str:
     name = _scored(label)
     return f"""
-UNWIND $rows AS row
+UNWIND ${rows} AS row
 MATCH (n:{name} {{id: row.node_id}})
 MATCH (sc:{Label.SCORE_CHANGE} {{id: row.score_change_id}})
 MERGE (x:{Label.ACTION} {{id: row.id}})
 ON CREATE SET x += row.props, x.created_at = datetime(),
               x.next_attempt_at = CASE WHEN row.props.status = '{PENDING}' THEN datetime() END
 MERGE (x)-[:{RelType.ABOUT}]->(n)
-MERGE (x)-[:{RelType.CAUSED_BY}]->(sc)
-RETURN count(x) AS created
-"""
+MERGE (x)-[:{RelType.CAUSED_BY}]->(sc)"""
 
 
-SAVE_TRIGGER_STATES = f"""
+def batch_writes(score_labels: Sequence[Label], action_labels: Sequence[Label], states: bool, quotas: bool) -> str:
+    """A batch's writes as one statement (one round trip): the score changes of each label in
+    `$scores_<Label>`, then the Actions in `$actions_<Label>`, the trigger states in `$states` and the
+    quota counts in `$quotas`, each a unit subquery, in that order (an Action finds its ScoreChange)."""
+    parts = [_score_changes_body(label, f"scores_{Label(label).value}") for label in score_labels]
+    parts += [_actions_body(label, f"actions_{Label(label).value}") for label in action_labels]
+    if states:
+        parts.append(_SAVE_TRIGGER_STATES_BODY.replace("$rows", "$states"))
+    if quotas:
+        parts.append(_SAVE_QUOTAS_BODY.replace("$rows", "$quotas"))
+    return "".join(f"CALL () {{{part}\n}}\n" for part in parts) + "RETURN true AS written\n"
+
+
+_SAVE_TRIGGER_STATES_BODY = f"""
 UNWIND $rows AS row
 MATCH (t:{Label.TRIGGER_STATE} {{id: row.id}})
 SET t.armed = row.armed, t.last_fired_at = row.last_fired_at, t.last_score = row.last_score,
-    t.updated_at = datetime()
-"""
+    t.updated_at = datetime()"""
+SAVE_TRIGGER_STATES = _SAVE_TRIGGER_STATES_BODY + "\n"
 
-SAVE_QUOTAS = f"""
+_SAVE_QUOTAS_BODY = f"""
 UNWIND $rows AS row
 MATCH (q:{Label.ACTION_QUOTA} {{id: row.id}})
-SET q.count = row.count
-"""
+SET q.count = row.count"""
+SAVE_QUOTAS = _SAVE_QUOTAS_BODY + "\n"
 
 # --- the dispatcher -------------------------------------------------------------------------------
 
