@@ -6,7 +6,7 @@ on a subgraph that holds everything their score reads: the nodes within L hops o
 activities, plus one more hop so that every degree feature counts every relationship. The result is
 the full batch scoring's score for those nodes (a test holds the two within 1e-5). The one input
 that is global, a string column's one-hot vocabulary (top categories by count over the whole label),
-is counted in Neo4j and cached for VOCABULARY_TTL seconds.
+is counted in Neo4j and cached (actions/vocabulary.py).
 
 Changed scores (moves above KGCRM_SCORE_EPSILON, or a new model) go through
 `apply_score_changes`: ScoreChange (old, new, time, model, the causing events) and the Actions of
@@ -37,6 +37,7 @@ from kgcrm.actions.embedding_cache import EmbeddingCache
 from kgcrm.actions.outbox import ApplyReport, ScoreChangeInput, apply_in_transaction, apply_score_changes
 from kgcrm.actions.policies import Policy, load_policies
 from kgcrm.actions.stored_scores import StoredScores
+from kgcrm.actions.vocabulary import GlobalVocabulary
 from kgcrm.actions.wakeup import WakeListener, WakeSender
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label, RelType
@@ -46,7 +47,7 @@ from kgcrm.graph.settings import Settings
 from kgcrm.ml import export as ml_export
 from kgcrm.ml.artifact import ModelArtifact
 from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, EdgeTable, GraphExport, NodeTable, export_graph
-from kgcrm.ml.features import TOP_CATEGORIES, Snapshot, take_snapshot
+from kgcrm.ml.features import Snapshot, take_snapshot
 from kgcrm.ml.inference import logits_of, prepare
 from kgcrm.ml.model import IntentGNN
 from kgcrm.ml.registry import ModelVersion, list_models, load_model, models_in
@@ -54,7 +55,6 @@ from kgcrm.ml.tasks import scoring_index
 
 logger = logging.getLogger(__name__)
 
-VOCABULARY_TTL = 60.0
 # With wake-up hints from the API, an idle scorer still polls this often (hints are not guaranteed, and
 # other writers, such as `kgcrm replay` without --url, queue events without sending one).
 WOKEN_POLL_SECONDS = 1.0
@@ -150,8 +150,7 @@ class IncrementalScorer:
         self.settings = settings
         self.policies = list(policies) if policies is not None else load_policies(settings.policies_file)
         self._models: dict[str, tuple[ModelArtifact, IntentGNN]] = {}
-        self._vocabulary: dict[tuple[Label, str], list[str]] = {}
-        self._vocabulary_at = -np.inf
+        self._vocabulary = GlobalVocabulary(graph)
         self._caches: dict[str, EmbeddingCache | None] = {}
         self._stored: dict[str, StoredScores] = {}
         self.partition: tuple[int, int] = (0, 1)
@@ -471,9 +470,6 @@ class IncrementalScorer:
 
     def _use_global_vocabulary(self, snapshot: Snapshot, export: GraphExport) -> None:
         """Rebuild string one-hots with the whole label's vocabulary, as a full export would have it."""
-        if time.monotonic() - self._vocabulary_at > VOCABULARY_TTL:
-            self._vocabulary = {}
-            self._vocabulary_at = time.monotonic()
         for label, table in export.nodes.items():
             if label not in snapshot.own or not table.strings:
                 continue
@@ -481,7 +477,7 @@ class IncrementalScorer:
             keep = [j for j, name in enumerate(names) if not any(name.startswith(f"{p}=") for p in table.strings)]
             columns, new_names = [x[:, keep]], [names[j] for j in keep]
             for prop, values in table.strings.items():
-                vocabulary = self._vocabulary_of(label, prop)
+                vocabulary = self._vocabulary.of(label, prop)
                 if not vocabulary:
                     continue
                 onehot = [values == v for v in vocabulary] + [(values != "") & ~np.isin(values, vocabulary)]
@@ -489,14 +485,6 @@ class IncrementalScorer:
                 new_names += [f"{prop}={v}" for v in vocabulary] + [f"{prop}=other"]
             snapshot.own[label] = np.concatenate(columns, axis=1).astype(np.float32)
             snapshot.own_names[label] = new_names
-
-    def _vocabulary_of(self, label: Label, prop: str) -> list[str]:
-        key = (label, prop)
-        if key not in self._vocabulary:
-            counts = self.graph.read(q.category_counts(label, prop))
-            ranked = sorted(((r["value"], r["count"]) for r in counts), key=lambda vc: (-vc[1], vc[0]))
-            self._vocabulary[key] = [value for value, _ in ranked[:TOP_CATEGORIES]]
-        return self._vocabulary[key]
 
 
 def _touched(events: Sequence[Event]) -> dict[int, str]:
