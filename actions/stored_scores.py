@@ -57,6 +57,11 @@ class StoredScores:
     def refreshing(self) -> bool:
         return self._refreshing is not None and self._refreshing.is_alive()
 
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a background refresh under way (tests, shutdown)."""
+        if self._refreshing is not None:
+            self._refreshing.join(timeout)
+
     def refresh(self) -> None:
         with self._lock:
             self._during_refresh = {}

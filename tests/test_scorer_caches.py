@@ -52,7 +52,7 @@ def test_the_stored_score_mirror_refreshes_in_the_background_and_keeps_what_was_
     # While the refresh is out, the scorer writes 0.7: that wins over the 0.6 the refresh read.
     mirror.record({node: (0.7, "m")})
     reads.release.set()
-    mirror._refreshing.join(10)
+    mirror.wait(10)
     assert not mirror.refreshing()
     assert _candidates(mirror, node, 0.7) == [] and _candidates(mirror, node, 0.6) == [0]
 
@@ -61,7 +61,7 @@ def test_the_stored_score_mirror_refreshes_in_the_background_and_keeps_what_was_
     graph.write("MATCH (a:Account {id: 'a0'}) SET a.intent_score = 0.9")
     mirror.read_at -= 3600
     mirror.refresh_if_old()
-    mirror._refreshing.join(10)
+    mirror.wait(10)
     assert _candidates(mirror, node, 0.9) == []
 
 
