@@ -233,7 +233,7 @@ class IncrementalScorer:
         then = self._mark(report) if mark else None
         statements: list[float] = []
         applied = self.graph.execute_write(self._judge_and_apply, report.tasks, then, statements)
-        # The write transaction's time outside its statements: opening it and the commit (the tail's suspect).
+        # The write transaction's time outside its statements: opening it and the commit.
         report.timings["commit_s"] = time.perf_counter() - clock - (statements[-1] if statements else 0.0)
         changes = [c for t in report.tasks for c in t.changes]
         # None: more than one batch, applied here batch by batch, the mark with the last.

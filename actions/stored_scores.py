@@ -17,18 +17,16 @@ latency's p99. What the scorer records while a refresh reads wins over what the 
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Mapping
 
 import numpy as np
 
+from kgcrm.actions.background import BackgroundJob
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import events as q
-
-logger = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 60.0
 
@@ -43,24 +41,21 @@ class StoredScores:
         self.read_at = -np.inf
         self._lock = threading.Lock()
         self._during_refresh: dict[int, tuple[float | None, str | None]] | None = None
-        self._refreshing: threading.Thread | None = None
+        self._job = BackgroundJob("kgcrm-stored-scores", "the scorer's stored-score mirror")
 
     def refresh_if_old(self, seconds: float = REFRESH_SECONDS) -> None:
         """Read the stored scores now if never read; when older than `seconds`, again in the background."""
         if self.read_at == -np.inf:
             self.refresh()
-        elif time.monotonic() - self.read_at > seconds and not self.refreshing():
+        elif time.monotonic() - self.read_at > seconds and self._job.start(self.refresh):
             self.read_at = time.monotonic()  # at most one refresh every `seconds`, even one that fails
-            self._refreshing = threading.Thread(target=self._refresh_quietly, daemon=True, name="kgcrm-stored-scores")
-            self._refreshing.start()
 
     def refreshing(self) -> bool:
-        return self._refreshing is not None and self._refreshing.is_alive()
+        return self._job.running()
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for a background refresh under way (tests, shutdown)."""
-        if self._refreshing is not None:
-            self._refreshing.join(timeout)
+        self._job.wait(timeout)
 
     def refresh(self) -> None:
         with self._lock:
@@ -76,12 +71,6 @@ class StoredScores:
             fresh.update(self._during_refresh or {})  # recorded while the refresh read: newer
             self._by_node, self._during_refresh = fresh, None
         self.read_at = time.monotonic()
-
-    def _refresh_quietly(self) -> None:
-        try:
-            self.refresh()
-        except Exception:  # noqa: BLE001 - a background refresh: the mirror stays as it was
-            logger.warning("refreshing the scorer's stored-score mirror failed; it stays as it was", exc_info=True)
 
     def candidates(self, model: str, neo_ids: np.ndarray, scores: np.ndarray, epsilon: float) -> np.ndarray:
         """Positions of the nodes whose new score may need writing: moved beyond `epsilon`, or not this model's."""

@@ -8,16 +8,14 @@ held up that long at 200 events/s delays the few hundred events behind it past t
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
+from kgcrm.actions.background import BackgroundJob
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label
 from kgcrm.graph.queries import events as q
 from kgcrm.ml.features import TOP_CATEGORIES
-
-logger = logging.getLogger(__name__)
 
 VOCABULARY_TTL = 60.0
 
@@ -30,7 +28,7 @@ class GlobalVocabulary:
         self.ttl = ttl
         self._lists: dict[tuple[Label, str], list[str]] = {}
         self._read_at = -float("inf")
-        self._refreshing: threading.Thread | None = None
+        self._job = BackgroundJob("kgcrm-vocabulary", "the scorer's category vocabularies")
         self._lock = threading.Lock()
 
     def of(self, label: Label, prop: str) -> list[str]:
@@ -46,26 +44,15 @@ class GlobalVocabulary:
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for a refresh under way (tests, shutdown)."""
-        if self._refreshing is not None:
-            self._refreshing.join(timeout)
+        self._job.wait(timeout)
 
     def _refresh_in_background(self) -> None:
-        if self._refreshing is not None and self._refreshing.is_alive():
-            return
-        self._read_at = time.monotonic()  # at most one refresh a ttl, even one that fails
         keys = list(self._lists)
-        if keys:
-            self._refreshing = threading.Thread(target=self._refresh, args=(keys,), daemon=True,
-                                                name="kgcrm-vocabulary")
-            self._refreshing.start()
+        if not keys or self._job.start(lambda: self._refresh(keys)):
+            self._read_at = time.monotonic()  # at most one refresh a ttl, even one that fails
 
     def _refresh(self, keys: list[tuple[Label, str]]) -> None:
-        try:
-            fresh = {key: self._count(*key) for key in keys}
-        except Exception:  # noqa: BLE001 - a background refresh: the cached lists stay in use
-            logger.warning("refreshing the scorer's category vocabularies failed; the cached ones stay",
-                           exc_info=True)
-            return
+        fresh = {key: self._count(*key) for key in keys}
         with self._lock:
             self._lists = {**self._lists, **fresh}
 

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from kgcrm.actions.background import BackgroundJob
 from kgcrm.actions.stored_scores import StoredScores
 from kgcrm.actions.vocabulary import GlobalVocabulary
 from kgcrm.graph.driver import Graph
@@ -84,3 +85,21 @@ def test_the_vocabulary_is_counted_once_then_refreshed_behind_the_callers_back(g
     vocabulary.wait(10)
     vocabulary.ttl = 3600
     assert vocabulary.of(Label.ACCOUNT, "industry") == ["Energy", "Retail"]
+
+
+def test_a_background_job_runs_one_at_a_time_and_a_failure_is_logged_not_raised(caplog) -> None:
+    job = BackgroundJob("test-job", "the test's cache")
+    release = threading.Event()
+    assert job.start(lambda: release.wait(10)) and job.running()
+    assert not job.start(lambda: None)  # the first still runs: nothing started
+    release.set()
+    job.wait(10)
+
+    def fail() -> None:
+        raise RuntimeError("Neo4j went away")
+
+    assert job.start(fail)
+    job.wait(10)
+    assert not job.running() and "refreshing the test's cache failed" in caplog.text
+    assert job.start(lambda: None)  # tried again at the owner's next interval
+    job.wait(10)
