@@ -182,7 +182,7 @@ def ingest_rows(graph: Graph, rows: list[dict[str, Any]], *, all_or_nothing: boo
         return report
 
     def work(tx: Any) -> list[dict[str, Any]]:
-        result = tx.run(q.INGEST_EVENTS, rows=rows).data()
+        result = tx.run(q.INGEST_EVENTS, batch={"rows": rows}).data()
         if all_or_nothing and any(r["missing"] for r in result):
             # Raising rolls the transaction back; the caller reports the lines instead of writing any.
             raise _MissingReferences(result)

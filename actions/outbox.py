@@ -184,12 +184,11 @@ def _apply_batch(
         for _, c, _ in batch for p in by_label[Label(c.label)]
     }
     node_ids = {label: sorted({c.node_id for _, c, _ in batch if Label(c.label) == label}) for label in q.SCORED}
-    labels = [label for label in q.SCORED if node_ids[label]]
-    properties = {label: sorted({p.approval.property for p in by_label[label] if p.approval}) for label in labels}
+    properties = {label: sorted({p.approval.property for p in by_label[label] if p.approval}) for label in q.SCORED}
     params: dict[str, Any] = {"states": list(state_rows.values()), "ids": [sc_id for sc_id, _, _ in batch]}
-    params |= {f"subjects_{label.value}": node_ids[label] for label in labels}
-    params |= {f"impact_{label.value}": properties[label] for label in labels}
-    record = tx.run(q.batch_reads(labels), params).single()
+    params |= {f"subjects_{label.value}": node_ids[label] for label in q.SCORED}
+    params |= {f"impact_{label.value}": properties[label] for label in q.SCORED}
+    record = tx.run(q.BATCH_READS, batch=params).single()
     states = {key: _TriggerState(armed=armed, last_fired_at=_native(fired)) for key, armed, fired in record["states"]}
     existing = set(record["existing"])
     subjects = {
@@ -199,7 +198,7 @@ def _apply_batch(
             "holdout_unit": account_id or f"{label.value}:{node_id}",
             "impact": dict(zip(properties[label], impact, strict=True)),
         }
-        for label in labels for node_id, account_id, owner_id, impact in record[f"subjects_{label.value}"]
+        for label in q.SCORED for node_id, account_id, owner_id, impact in record[f"subjects_{label.value}"]
     }
     fresh = []
     for sc_id, change, at in batch:
@@ -263,14 +262,12 @@ def _write_batch(
     state_rows: list[dict[str, Any]], quota_rows: list[dict[str, Any]], write_scores: bool,
 ) -> None:
     """The batch's score changes, the outbox rows they caused, trigger states and quotas: one statement."""
-    score_labels = [label for label, rows in score_rows.items() if rows]
-    action_labels = [label for label, rows in action_rows.items() if rows]
-    if not (score_labels or action_labels or state_rows or quota_rows):
+    if not (any(score_rows.values()) or any(action_rows.values()) or state_rows or quota_rows):
         return
-    params: dict[str, Any] = {"write_scores": write_scores, "states": state_rows, "quotas": quota_rows}
-    params |= {f"scores_{label.value}": score_rows[label] for label in score_labels}
-    params |= {f"actions_{label.value}": action_rows[label] for label in action_labels}
-    tx.run(q.batch_writes(score_labels, action_labels, bool(state_rows), bool(quota_rows)), params).consume()
+    batch: dict[str, Any] = {"states": state_rows, "quotas": quota_rows}
+    batch |= {f"scores_{label.value}": score_rows[label] for label in q.SCORED}
+    batch |= {f"actions_{label.value}": action_rows[label] for label in q.SCORED}
+    tx.run(q.BATCH_WRITES, batch=batch, write_scores=write_scores).consume()
 
 
 def _lock_quotas(
@@ -292,7 +289,7 @@ def _lock_quotas(
             rows[key] = {"id": key, "policy": policy.name, "owner_id": owner, "day": day}
     if not rows:
         return {}
-    return {row["id"]: row["count"] for row in tx.run(q.LOCK_QUOTAS, rows=list(rows.values())).data()}
+    return {row["id"]: row["count"] for row in tx.run(q.LOCK_QUOTAS, batch={"rows": list(rows.values())}).data()}
 
 
 def _evaluate(

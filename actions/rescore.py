@@ -201,7 +201,7 @@ class IncrementalScorer:
     def _mark(report: RescoreReport) -> tuple[str, dict[str, Any]]:
         """The statement that marks a pass's events rescored, noting the models that scored them."""
         note = ",".join(t.model for t in report.tasks) or "no production model"
-        return q.MARK_RESCORED, {"ids": report.events, "note": note}
+        return q.MARK_RESCORED, {"batch": {"ids": report.events}, "note": note}
 
     def rescore(self, events: Sequence[Event], *, as_of: float | None = None, mark: bool = False,
                 versions: Sequence[ModelVersion] | None = None, touched_export: GraphExport | None = None,
@@ -380,7 +380,8 @@ class IncrementalScorer:
         Their inputs read only their own relationships (degrees, activities, tenure): not the ones among
         their neighbours, such as an owner's every OWNS.
         """
-        record = tx.run(TOUCHED_SUBGRAPH, ids=list(touched), labels=[x.value for x in GRAPH_LABELS], nan=np.nan).single()
+        record = tx.run(TOUCHED_SUBGRAPH, batch={"ids": list(touched)}, labels=[x.value for x in GRAPH_LABELS],
+                        nan=np.nan).single()
         return _assemble({label: record[label.value] for label in NODE_COLUMNS}, record["relationships"])
 
     def _judge_and_apply(self, tx: ManagedTransaction, tasks: list[TaskRescore],
@@ -409,7 +410,7 @@ class IncrementalScorer:
         """The score changes worth writing: moves above KGCRM_SCORE_EPSILON from the stored score, or a first
         score by this model; and what they store, by internal id."""
         epsilon = self.settings.ml_score_epsilon
-        rows = tx.run(q.CURRENT_SCORES, ids=c.neo_ids.tolist()).single()["scores"] if len(c.neo_ids) else []
+        rows = tx.run(q.CURRENT_SCORES, batch={"ids": c.neo_ids.tolist()}).single()["scores"] if len(c.neo_ids) else []
         current = {int(node): (score, model) for node, score, model in rows}
         if c.stored is not None:
             c.stored.record(current)

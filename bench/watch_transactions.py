@@ -2,7 +2,8 @@
 
 Polls `SHOW TRANSACTIONS` and prints one line per sample of a transaction that is blocked by another or
 has run longer than --slower-than milliseconds: its status (with the blocker), elapsed and lock-wait
-time, locks held and the start of its query. Run it beside a benchmark, for example
+time, locks held, and its current statement's state (parsing, planning, running, waiting), elapsed,
+CPU (when the server tracks it: db.track_query_cpu_time) and idle time, and the statement's start. Run it beside a benchmark, for example
 
     python bench/bench_events.py --nodes 100000 --seconds 60 --rates 200 &
     python bench/watch_transactions.py --instance-glob '.kgcrm/bench-events-*' --password kgcrm-bench-password
@@ -23,10 +24,13 @@ from neo4j import GraphDatabase
 from neo4j.exceptions import Neo4jError, ServiceUnavailable
 
 WATCH = """
-SHOW TRANSACTIONS YIELD transactionId, status, elapsedTime, waitTime, activeLockCount, currentQuery
+SHOW TRANSACTIONS YIELD transactionId, status, elapsedTime, waitTime, activeLockCount, currentQuery,
+     currentQueryStatus, currentQueryElapsedTime, currentQueryCpuTime, currentQueryIdleTime, currentQueryPageFaults
 WHERE status STARTS WITH 'Blocked' OR elapsedTime.milliseconds > $slower_than
 RETURN transactionId AS id, status, elapsedTime.milliseconds AS ms, waitTime.milliseconds AS wait_ms,
-       activeLockCount AS locks, left(currentQuery, 70) AS query
+       activeLockCount AS locks, left(currentQuery, 70) AS query, currentQueryStatus AS query_status,
+       currentQueryElapsedTime.milliseconds AS query_ms, currentQueryCpuTime.milliseconds AS query_cpu_ms,
+       currentQueryIdleTime.milliseconds AS query_idle_ms, currentQueryPageFaults AS faults
 """
 
 
@@ -72,7 +76,9 @@ def main() -> None:
                 blocked += r["status"].startswith("Blocked")
                 query = " ".join((r["query"] or "").split())
                 print(f"{stamp} {r['id']} {r['status']} elapsed {r['ms']} ms, waiting {r['wait_ms']} ms, "
-                      f"{r['locks']} locks: {query}", flush=True)
+                      f"{r['locks']} locks; statement {r['query_status']} {r['query_ms']} ms, "
+                      f"cpu {r['query_cpu_ms']} ms, idle {r['query_idle_ms']} ms, {r['faults']} page faults: "
+                      f"{query}", flush=True)
             time.sleep(args.interval)
     print(f"{blocked} samples of a blocked transaction", file=sys.stderr)
 

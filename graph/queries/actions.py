@@ -5,10 +5,9 @@ Locks: a statement that reads a value and writes based on it first takes the nod
 (Neo4j reads committed data; without the lock two writers could both see the old value).
 """
 
-from collections.abc import Sequence
-
 from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries.ml_registry import keep_previous_score
+from kgcrm.graph.queries.plans import keep_plan
 
 # Action statuses (docs/activation.md): the outbox's life cycle.
 PENDING = "pending"  # due for delivery (or waiting out a retry's backoff)
@@ -62,17 +61,22 @@ CALL (n, acct) {{
 }}"""
 
 
-def batch_reads(labels: Sequence[Label]) -> str:
+def _batch_reads() -> str:
     """A batch's reads before it decides anything, as one statement (one round trip), in this order:
 
-    1. `states`: [id, armed, last_fired_at] of each trigger state in `$states` (rows id, policy, node_id),
-       created armed where missing and write-locked, so a concurrent apply of the same changes waits here;
-    2. `existing`: the ids among `$ids` of score changes already written (read after the locks);
+    1. `states`: [id, armed, last_fired_at] of each trigger state in `$batch.states` (rows id, policy,
+       node_id), created armed where missing and write-locked, so a concurrent apply of the same changes
+       waits here;
+    2. `existing`: the ids among `$batch.ids` of score changes already written (read after the locks);
     3. `subjects_<Label>`: [node id, account id, owner id, impact values] of the nodes in
-       `$subjects_<Label>`, impact values being the properties `$impact_<Label>` of the node or its account.
+       `$batch.subjects_<Label>`, impact values being the properties `$batch.impact_<Label>` of the node or
+       its account.
+
+    Every scored label is always part of it (a label without nodes gets empty lists) and the lists come in
+    one map parameter: one plan, made once (graph/queries/plans.py says why).
     """
     parts = [f"""CALL () {{
-  UNWIND $states AS row
+  UNWIND $batch.states AS row
   MERGE (t:{Label.TRIGGER_STATE} {{id: row.id}})
   ON CREATE SET t.policy = row.policy, t.node_id = row.node_id, t.armed = true
   SET t._lock = true
@@ -80,27 +84,30 @@ def batch_reads(labels: Sequence[Label]) -> str:
   RETURN collect([t.id, t.armed, t.last_fired_at]) AS states
 }}
 CALL () {{
-  MATCH (sc:{Label.SCORE_CHANGE}) WHERE sc.id IN $ids
+  MATCH (sc:{Label.SCORE_CHANGE}) WHERE sc.id IN $batch.ids
   RETURN collect(sc.id) AS existing
 }}"""]
     names = []
-    for label in labels:
+    for label in SCORED:
         name = Label(label).value
         names.append(f"subjects_{name}")
-        parts.append(f"""CALL () {{{_subjects_body(label, f"subjects_{name}")}
-  RETURN collect([n.id, acct.id, owner_id, [p IN $impact_{name} | coalesce(n[p], acct[p])]]) AS subjects_{name}
+        parts.append(f"""CALL () {{{_subjects_body(label, f"batch.subjects_{name}")}
+  RETURN collect([n.id, acct.id, owner_id, [p IN $batch.impact_{name} | coalesce(n[p], acct[p])]])
+    AS subjects_{name}
 }}""")
-    return "\n".join(parts) + "\nRETURN " + ", ".join(["states", "existing", *names])
+    return keep_plan("\n".join(parts) + "\nRETURN " + ", ".join(["states", "existing", *names]))
 
 
-LOCK_QUOTAS = f"""
-UNWIND $rows AS row
+BATCH_READS = _batch_reads()
+
+LOCK_QUOTAS = keep_plan(f"""
+UNWIND $batch.rows AS row
 MERGE (q:{Label.ACTION_QUOTA} {{id: row.id}})
 ON CREATE SET q.policy = row.policy, q.owner_id = row.owner_id, q.day = row.day, q.count = 0
 SET q._lock = true
 REMOVE q._lock
 RETURN q.id AS id, q.count AS count
-"""
+""")
 
 
 def write_score_changes(label: Label) -> str:
@@ -137,11 +144,6 @@ CALL (sc, row) {{
 }}"""
 
 
-def create_actions(label: Label) -> str:
-    """Outbox rows: each Action about its node and caused by its ScoreChange, in the caller's transaction."""
-    return _actions_body(label, "rows") + "\nRETURN count(x) AS created\n"
-
-
 def _actions_body(label: Label, rows: str) -> str:
     name = _scored(label)
     return f"""
@@ -155,31 +157,30 @@ MERGE (x)-[:{RelType.ABOUT}]->(n)
 MERGE (x)-[:{RelType.CAUSED_BY}]->(sc)"""
 
 
-def batch_writes(score_labels: Sequence[Label], action_labels: Sequence[Label], states: bool, quotas: bool) -> str:
+def _batch_writes() -> str:
     """A batch's writes as one statement (one round trip): the score changes of each label in
-    `$scores_<Label>`, then the Actions in `$actions_<Label>`, the trigger states in `$states` and the
-    quota counts in `$quotas`, each a unit subquery, in that order (an Action finds its ScoreChange)."""
-    parts = [_score_changes_body(label, f"scores_{Label(label).value}") for label in score_labels]
-    parts += [_actions_body(label, f"actions_{Label(label).value}") for label in action_labels]
-    if states:
-        parts.append(_SAVE_TRIGGER_STATES_BODY.replace("$rows", "$states"))
-    if quotas:
-        parts.append(_SAVE_QUOTAS_BODY.replace("$rows", "$quotas"))
-    return "".join(f"CALL () {{{part}\n}}\n" for part in parts) + "RETURN true AS written\n"
+    `$batch.scores_<Label>`, then the Actions in `$batch.actions_<Label>`, the trigger states in
+    `$batch.states` and the quota counts in `$batch.quotas`, each a unit subquery, in that order (an Action
+    finds its ScoreChange). Every part is always there, with empty lists where a batch has nothing for it,
+    and the lists come in one map parameter: one plan, made once (graph/queries/plans.py says why)."""
+    parts = [_score_changes_body(label, f"batch.scores_{Label(label).value}") for label in SCORED]
+    parts += [_actions_body(label, f"batch.actions_{Label(label).value}") for label in SCORED]
+    parts += [_SAVE_TRIGGER_STATES, _SAVE_QUOTAS]
+    return keep_plan("".join(f"CALL () {{{part}\n}}\n" for part in parts) + "RETURN true AS written\n")
 
 
-_SAVE_TRIGGER_STATES_BODY = f"""
-UNWIND $rows AS row
+_SAVE_TRIGGER_STATES = f"""
+UNWIND $batch.states AS row
 MATCH (t:{Label.TRIGGER_STATE} {{id: row.id}})
 SET t.armed = row.armed, t.last_fired_at = row.last_fired_at, t.last_score = row.last_score,
     t.updated_at = datetime()"""
-SAVE_TRIGGER_STATES = _SAVE_TRIGGER_STATES_BODY + "\n"
 
-_SAVE_QUOTAS_BODY = f"""
-UNWIND $rows AS row
+_SAVE_QUOTAS = f"""
+UNWIND $batch.quotas AS row
 MATCH (q:{Label.ACTION_QUOTA} {{id: row.id}})
 SET q.count = row.count"""
-SAVE_QUOTAS = _SAVE_QUOTAS_BODY + "\n"
+
+BATCH_WRITES = _batch_writes()
 
 # --- the dispatcher -------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from kgcrm.graph.model import Label, RelType
 from kgcrm.graph.queries.api_scope import hanging_visible
 from kgcrm.graph.queries.ml import _string, _time, node_column_map, node_columns
+from kgcrm.graph.queries.plans import keep_plan
 
 def route_of(account: str, opportunity: str, contact: str) -> str:
     """The account an event belongs to (its own, its opportunity's, its contact's current employer) as an
@@ -22,8 +23,8 @@ def route_of(account: str, opportunity: str, contact: str) -> str:
 
 # Events are written in one transaction per request: every valid line commits, or none does. A line
 # whose references are missing is reported and not written (its node and relationships, never half).
-INGEST_EVENTS = f"""
-UNWIND $rows AS row
+INGEST_EVENTS = keep_plan(f"""
+UNWIND $batch.rows AS row
 OPTIONAL MATCH (account:{Label.ACCOUNT} {{id: row.account_id}})
 OPTIONAL MATCH (opportunity:{Label.OPPORTUNITY} {{id: row.opportunity_id}})
 OPTIONAL MATCH (contact:{Label.CONTACT} {{id: row.contact_id}})
@@ -51,7 +52,7 @@ OPTIONAL CALL (row, account, opportunity, contact, performer, missing) {{
   RETURN created
 }}
 RETURN row.line AS line, missing, coalesce(created, false) AS created
-"""
+""")
 
 # recordActivity stores an activity with its own query; this queues it for rescoring afterwards.
 QUEUE_EVENT = f"""
@@ -81,13 +82,13 @@ WHERE e.rescore_pending = true
 RETURN count(e) AS pending
 """
 
-MARK_RESCORED = f"""
-UNWIND $ids AS event_id
+MARK_RESCORED = keep_plan(f"""
+UNWIND $batch.ids AS event_id
 MATCH (e:{Label.ACTIVITY} {{id: event_id}})
 WHERE e.rescore_pending = true
 REMOVE e.rescore_pending
 SET e.rescored_at = datetime(), e.rescore_note = $note
-"""
+""")
 
 
 def _neighbours_of_n(rel_types: Sequence[RelType], indent: str) -> str:
@@ -178,14 +179,15 @@ def touched_subgraph(
     rel_types: Sequence[RelType], columns: dict[Label, Sequence[tuple[str, str]]],
     specs: Sequence[tuple[Label, RelType, Label, str | None, str | None]], kinds: dict[tuple, str],
 ) -> str:
-    """One record: what the incremental scorer reads to recompute the inputs of the nodes `$ids` (internal ids).
+    """One record: what the incremental scorer reads to recompute the inputs of the nodes `$batch.ids`
+    (internal ids; inside a map, so that one plan serves every number of nodes: graph/queries/plans.py).
 
     The nodes and their neighbours over `rel_types` (as `expand`) that carry one of `$labels`, each label's
     columns as a map under the label's name; the activities about or performed by the nodes, under
     `Activity`; and every relationship of `specs` at the nodes or at those activities, under
     `relationships`. One query, so one round trip, where the parts as separate queries took nine.
     """
-    parts = [f"""UNWIND $ids AS i
+    parts = [f"""UNWIND $batch.ids AS i
 MATCH (t) WHERE id(t) = i AND any(l IN labels(t) WHERE l IN $labels)
 WITH collect(t) AS touched
 CALL (touched) {{
@@ -216,7 +218,7 @@ WITH touched, activities, [n IN touched + near | [n, [l IN labels(n) WHERE l IN 
   WITH r, startNode(r) AS a, endNode(r) AS b
   RETURN {relationship_map} AS relationships
 }}""")
-    return "\n".join(parts) + "\nRETURN " + ", ".join(f"`{n}`" for n in names) + ", relationships"
+    return keep_plan("\n".join(parts) + "\nRETURN " + ", ".join(f"`{n}`" for n in names) + ", relationships")
 
 
 def category_counts(label: Label, prop: str) -> str:
@@ -230,11 +232,11 @@ def category_counts(label: Label, prop: str) -> str:
 # One record of [internal id, score, model] triples: a record per node would cost the driver far more.
 _SCORE_TRIPLES = "RETURN collect([id(n), n.intent_score, n.intent_model]) AS scores"
 
-CURRENT_SCORES = f"""
-UNWIND $ids AS i
+CURRENT_SCORES = keep_plan(f"""
+UNWIND $batch.ids AS i
 MATCH (n) WHERE id(n) = i
 {_SCORE_TRIPLES}
-"""
+""")
 
 
 def stored_scores(label: Label) -> str:
