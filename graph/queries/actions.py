@@ -186,8 +186,9 @@ BATCH_WRITES = _batch_writes()
 
 # Claim due actions: the lease makes a crashed dispatcher's claims expire; the attempt is counted
 # at claim time, so an action that crashes every dispatcher still reaches the dead letter.
-CLAIM_DUE_ACTIONS = f"""
+CLAIM_DUE_ACTIONS = keep_plan(f"""
 MATCH (x:{Label.ACTION})
+USING INDEX x:{Label.ACTION}(status, next_attempt_at)
 WHERE x.status = '{PENDING}' AND x.next_attempt_at <= datetime() AND x.kind IN $kinds
   AND (x.lease_until IS NULL OR x.lease_until <= datetime())
 WITH x ORDER BY x.next_attempt_at, x.id LIMIT $limit
@@ -202,9 +203,9 @@ OPTIONAL MATCH (x)-[:{RelType.CAUSED_BY}]->(sc:{Label.SCORE_CHANGE})
 RETURN x {{.*}} AS action, s.id AS subject_id,
        [l IN labels(s) WHERE l IN $subject_labels][0] AS subject_label,
        sc {{.id, .old_score, .new_score, .changed_at, .model_version, .cause, .event_ids}} AS score_change
-"""
+""")
 
-MARK_DELIVERED = f"""
+MARK_DELIVERED = keep_plan(f"""
 MATCH (x:{Label.ACTION} {{id: $id}})
 SET x._lock = true
 REMOVE x._lock
@@ -213,11 +214,11 @@ SET x.status = '{DELIVERED}', x.delivered_at = datetime(), x.lease_until = null,
     x.last_status_code = $status_code, x.last_error = null,
     x.attempt_log = (coalesce(x.attempt_log, []) + $log_entry)[-20..]
 RETURN x.status AS status
-"""
+""")
 
 # A failure is recorded only by the claim that made it: a dispatcher whose lease ran out (and whose
 # action someone else has claimed since) must not overwrite the newer attempt's outcome.
-MARK_FAILED = f"""
+MARK_FAILED = keep_plan(f"""
 MATCH (x:{Label.ACTION} {{id: $id}})
 SET x._lock = true
 REMOVE x._lock
@@ -229,11 +230,11 @@ SET x.status = CASE WHEN exhausted THEN '{DEAD_LETTER}' ELSE '{PENDING}' END,
     x.lease_until = null, x.lease_owner = null, x.last_status_code = $status_code, x.last_error = $error,
     x.attempt_log = (coalesce(x.attempt_log, []) + $log_entry)[-20..]
 RETURN x.status AS status
-"""
+""")
 
 # A Task action is carried out inside the graph, so creating the Task and marking the action
 # delivered commit together: exactly once, whatever crashes.
-EXECUTE_TASK_ACTION = f"""
+EXECUTE_TASK_ACTION = keep_plan(f"""
 MATCH (x:{Label.ACTION} {{id: $id}})
 SET x._lock = true
 REMOVE x._lock
@@ -255,7 +256,7 @@ CALL (t, x) {{
 SET x.status = '{DELIVERED}', x.delivered_at = datetime(), x.lease_until = null, x.lease_owner = null,
     x.task_id = t.id
 RETURN t.id AS task_id
-"""
+""")
 
 # --- decisions and operations -------------------------------------------------------------------------
 
@@ -301,13 +302,14 @@ RETURN x.status AS status, count(*) AS count ORDER BY status
 """
 
 # When the next pending action falls due: the dispatcher sleeps until then (or its poll interval).
-NEXT_DUE = f"""
+NEXT_DUE = keep_plan(f"""
 MATCH (x:{Label.ACTION})
+USING INDEX x:{Label.ACTION}(status)
 WHERE x.status = '{PENDING}' AND x.kind IN $kinds
 WITH min(CASE WHEN x.lease_until > x.next_attempt_at THEN x.lease_until ELSE x.next_attempt_at END) AS next_due,
      count(x) AS pending
 RETURN next_due, pending, datetime() AS now
-"""
+""")
 
 # --- uplift -----------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """API keys: stored as the SHA-256 of a random 256-bit secret, looked up by their public key id."""
 
 from kgcrm.graph.model import Label
+from kgcrm.graph.queries.plans import keep_plan
 
 CREATE_API_KEY = f"""
 CREATE (k:{Label.API_KEY} {{
@@ -9,11 +10,11 @@ CREATE (k:{Label.API_KEY} {{
 RETURN k.id AS key_id
 """
 
-GET_ACTIVE_API_KEY = f"""
+GET_ACTIVE_API_KEY = keep_plan(f"""
 MATCH (k:{Label.API_KEY} {{id: $key_id}})
 WHERE k.revoked_at IS NULL
 RETURN k.hash AS hash, k.role AS role, k.user_id AS user_id
-"""
+""")
 
 REVOKE_API_KEY = f"""
 MATCH (k:{Label.API_KEY} {{id: $key_id}})

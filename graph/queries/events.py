@@ -64,8 +64,9 @@ SET e.rescore_pending = true
 # The queue, oldest first, with the graph nodes each event touches (internal ids) and the label of each
 # that carries one of $labels. Partition $part of $parts takes the events whose account (route_of)
 # hashes to it: every event goes to exactly one.
-PENDING_EVENTS = f"""
+PENDING_EVENTS = keep_plan(f"""
 MATCH (e:{Label.ACTIVITY})
+USING INDEX e:{Label.ACTIVITY}(rescore_pending)
 WHERE e.rescore_pending = true
   AND ($parts = 1 OR ((coalesce(e.rescore_route, 0) % 2147483648) * 2654435761 % 2147483648) / 65536 % $parts = $part)
 WITH e ORDER BY e.created_at, e.id LIMIT $limit
@@ -74,7 +75,7 @@ WITH e, collect(DISTINCT n) AS nodes
 RETURN e.id AS id, e.created_at AS accepted_at, [n IN nodes | id(n)] AS touched,
        [n IN nodes WHERE any(l IN labels(n) WHERE l IN $labels) | [id(n), [l IN labels(n) WHERE l IN $labels][0]]]
          AS labelled
-"""
+""")
 
 PENDING_COUNT = f"""
 MATCH (e:{Label.ACTIVITY})

@@ -9,9 +9,10 @@ bench/RESULTS.md "Events end to end", session 9) in two cases that the real-time
   take their lists inside one map parameter (`$batch.ids`): one key, one plan, whatever the sizes.
 - A cached plan is replanned once the counts it was planned with have drifted far enough, and events add
   Activity, ScoreChange and Action nodes all the time. `keep_plan` marks a statement whose every pattern
-  starts from a unique property (backed by a uniqueness constraint) or an internal id: no count can
-  change its best plan, so the cached one is kept (`CYPHER replan=skip`; a schema change still clears it).
-  Statements that scan a label or choose between indexes must not use it.
+  starts from a unique property (backed by a uniqueness constraint), an internal id, or the index its
+  `USING INDEX` hint names: no count can change its plan, so the cached one is kept (`CYPHER replan=skip`;
+  a schema change still clears it). A statement that leaves the planner a choice must not use it: its
+  first plan, made on whatever the graph held then, would stay.
 """
 
 KEEP_PLAN = "CYPHER replan=skip"
