@@ -50,7 +50,7 @@ from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, EdgeTable, GraphExport, Nod
 from kgcrm.ml.features import Snapshot, take_snapshot
 from kgcrm.ml.inference import logits_of, prepare
 from kgcrm.ml.model import IntentGNN
-from kgcrm.ml.registry import ModelVersion, list_models, load_model, models_in
+from kgcrm.ml.registry import ModelVersion, list_models, load_model, production_models_in
 from kgcrm.ml.tasks import scoring_index
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class IncrementalScorer:
         events = self._pending_in(tx, limit)
         if not events:
             return PassReads([], [], None, 0.0)
-        versions = models_in(tx)
+        versions = production_models_in(tx)
         clock = time.perf_counter()
         touched = _touched(events)
         export = self._touched_export(tx, touched) if touched and self.settings.events_cache_seconds > 0 else None

@@ -84,6 +84,12 @@ def models_in(tx: ManagedTransaction, task: str | None = None) -> list[ModelVers
     return [_version(row) for row in tx.run(q.LIST_MODEL_VERSIONS, task=task).data()]
 
 
+def production_models_in(tx: ManagedTransaction) -> list[ModelVersion]:
+    """Every task's production model, inside a caller's transaction: what the event scorer reads each pass
+    (the whole registry grows with every retrain; the production models stay one per task)."""
+    return [_version(row) for row in tx.run(q.LIST_PRODUCTION_MODELS).data()]
+
+
 def get_model(graph: Graph, model_id: str) -> ModelVersion:
     rows = graph.read(q.GET_MODEL_VERSION, {"id": model_id})
     if not rows:

@@ -20,7 +20,7 @@ from kgcrm.graph.score_restore import restore_previous_scores
 from kgcrm.graph.settings import Settings
 from kgcrm.ml.artifact import load_artifact
 from kgcrm.ml.drift import psi, reference_histogram
-from kgcrm.ml.registry import list_models, load_model, production_model
+from kgcrm.ml.registry import list_models, load_model, production_model, production_models_in
 from kgcrm.ml.retrain import _try_lock, retrain, retrain_lock, rollback
 from kgcrm.ml.score import score_task
 from kgcrm.ml.tasks import load_task
@@ -134,6 +134,8 @@ def test_gate_refuses_candidates_with_reasons_and_rollback_restores_the_previous
     assert statuses["account_intent-v2"][:2] == ("staged", False) and "production" in statuses["account_intent-v2"][2]
     assert statuses["account_intent-v3"][:2] == ("staged", False) and "baseline" in statuses["account_intent-v3"][2]
     assert _scores(world) == v1_scores, "a refused candidate must not touch the scores"
+    # The event scorer's per-pass read: the production model only, not the registry's every version.
+    assert [v.id for v in world.execute_read(production_models_in)] == ["account_intent-v1"]
 
     # A tiny model's ECE varies with its seed; the gate's tolerances are not what this part tests.
     lenient = settings.model_copy(update={"ml_gate_auroc_tolerance": 1.0, "ml_gate_ece_tolerance": 1.0})
@@ -141,6 +143,7 @@ def test_gate_refuses_candidates_with_reasons_and_rollback_restores_the_previous
                      as_of=AS_OF)
     assert second.promoted and second.production_before == "account_intent-v1"
     assert {model for _, model in _scores(world).values()} == {"account_intent-v4"}
+    assert [v.id for v in world.execute_read(production_models_in)] == ["account_intent-v4"]
 
     # v4's write kept v1's score beside its own on every account.
     kept = world.read("MATCH (a:Account) RETURN a.id AS id, a.intent_previous_score AS score, "
@@ -159,6 +162,7 @@ def test_gate_refuses_candidates_with_reasons_and_rollback_restores_the_previous
     statuses = {v.id: v.status for v in list_models(world)}
     assert statuses == {"account_intent-v1": "production", "account_intent-v2": "staged",
                         "account_intent-v3": "staged", "account_intent-v4": "retired"}
+    assert [v.id for v in world.execute_read(production_models_in)] == ["account_intent-v1"]
     # The restore put v1's own stored scores and drivers back, exactly, and the rescoring had nothing to move.
     assert (result.restore["written"], result.restore["left_with_retired_model"]) == (ACCOUNTS - 40, 0)
     assert _scores(world) == v1_scores

@@ -32,6 +32,13 @@ RETURN {MODEL_RETURN}
 ORDER BY m.task, m.version DESC
 """
 
+# The event scorer reads this every pass: production models only, however many versions the registry keeps.
+LIST_PRODUCTION_MODELS = f"""
+MATCH (m:{Label.MODEL_VERSION} {{status: 'production'}})
+RETURN {MODEL_RETURN}
+ORDER BY m.task
+"""
+
 GET_MODEL_VERSION = f"""
 MATCH (m:{Label.MODEL_VERSION} {{id: $id}})
 RETURN {MODEL_RETURN}
