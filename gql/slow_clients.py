@@ -5,7 +5,7 @@ that dribbles its headers or its body a byte at a time holds a connection, a fil
 parser for as long as it likes, and enough of them exhaust the server. This HTTP protocol gives a
 request's headers KGCRM_API_HEADER_TIMEOUT seconds (counted from the connection's opening or the
 request's first byte) and its body KGCRM_API_BODY_TIMEOUT seconds after the headers; past either, the
-client gets a 408 and the connection is closed. How long the application takes to answer is not
+client gets a 408 and the connection is closed (gracefully: see `_close_lingering`). How long the application takes to answer is not
 limited here, and time in which the server itself stopped reading (back-pressure, a pipelined request
 waiting its turn) does not count against the client.
 """
@@ -22,6 +22,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from kgcrm.graph.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# How long a timed-out connection is still read (and what arrives dropped) after its 408 went out.
+LINGER_S = 2.0
 
 
 @lru_cache(maxsize=1)
@@ -52,6 +55,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self.body_timeout = body if self.body_timeout is None else self.body_timeout
         self._read_deadline: asyncio.TimerHandle | None = None
         self._reading_body = False
+        self._lingering: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -59,7 +63,14 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._lingering is not None:
+            self._lingering.cancel()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:
+            return  # the rest of a request that timed out: read only so that closing is graceful
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -108,4 +119,21 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         logger.warning("closing the connection of %s: %s did not arrive within %g s", client, what, seconds)
         if self.cycle is None or not self.cycle.response_started:
             self.transport.write(_timeout_response(f"{what} did not arrive within {seconds:g} s"))
-        self.transport.close()
+        self._close_lingering()
+
+    def _close_lingering(self) -> None:
+        """Sends end-of-stream after the 408, then reads and drops what the client still sends for up to
+        LINGER_S before closing.
+
+        A socket closed with unread bytes in its buffer (the slow client kept sending) answers with a
+        reset instead of an orderly end, and the client may then see "connection reset" instead of the
+        408 it was sent. The client's own close ends the linger early.
+        """
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the application's receive() sees a disconnect; its send() is dropped
+            self.cycle.message_event.set()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self._lingering = self.loop.call_later(LINGER_S, self.transport.close)

@@ -207,6 +207,58 @@ def test_a_slow_answer_is_not_cut() -> None:
         thread.join(timeout=10)
 
 
+class _FastOnABusyLoop(_Fast):
+    """Right after a deadline's 408, the event loop is busy elsewhere for a moment (as on a loaded server)."""
+
+    def _expired(self, seconds: float, what: str) -> None:
+        super()._expired(seconds, what)
+        time.sleep(0.3)
+
+
+def test_a_client_still_sending_after_its_408_reads_it_and_an_orderly_end() -> None:
+    """A slow client that keeps sending while the server times it out must get the 408 and then an
+    orderly end of stream, not a connection reset (which many clients report instead of the 408). A
+    socket closed with the client's bytes unread in it would answer with a reset."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(_slow_app, host="127.0.0.1", port=port, http=_FastOnABusyLoop,
+                                           log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            received, ended = b"", threading.Event()
+            reset: list[OSError] = []
+
+            def reader() -> None:
+                nonlocal received
+                try:
+                    while chunk := sock.recv(4096):
+                        received += chunk
+                except OSError as error:
+                    reset.append(error)
+                ended.set()
+
+            threading.Thread(target=reader, daemon=True).start()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+            started = time.monotonic()
+            while not ended.is_set() and time.monotonic() - started < 5:
+                try:
+                    sock.sendall(b"a")
+                except OSError:
+                    break
+                time.sleep(0.02)
+            assert ended.wait(5)
+        assert received.startswith(b"HTTP/1.1 408"), received[:200]
+        assert not reset, f"the connection was reset instead of ended: {reset}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def test_the_deadlines_come_from_the_settings() -> None:
     from kgcrm.graph.errors import GraphConfigError
     from kgcrm.graph.settings import Settings
