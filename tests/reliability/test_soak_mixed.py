@@ -4,8 +4,9 @@
 production model. An open-loop generator sends GraphQL queries at KGCRM_SOAK_QPS (100) per second, a
 light mix of what a CRM front end asks (the caller's role, a page of accounts with scores, one account
 with its contacts), and NDJSON events at KGCRM_SOAK_EPS (100) per second in posts of 10. Afterwards:
-no request failed, the p99 of the last minute is within 20% of the first minute's (the first minute
-after a warm-up of KGCRM_SOAK_WARMUP seconds), RSS of the API and of the scorer grew by less than 10%
+no request failed, the p99 of the last two minutes is within 20% of the first two minutes' (counted
+after a warm-up of KGCRM_SOAK_WARMUP seconds, 120: the JVM's compiler and the caches settle in the first
+~90 s under load; two-minute windows so that one spike does not decide the drift), RSS of the API and of the scorer grew by less than 10%
 from the end of the warm-up, every event was stored once and the scorer drained the queue.
 
     KGCRM_SOAK_SECONDS=600 KGCRM_RELIABILITY_OUT=soak.json make soak PYTEST_ARGS="-k mixed"
@@ -38,7 +39,8 @@ from test_ml_pipeline import build_planted_world
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(3600)]
 
 SECONDS = float(os.environ.get("KGCRM_SOAK_SECONDS", "600"))
-WARMUP = float(os.environ.get("KGCRM_SOAK_WARMUP", "60"))
+WARMUP = float(os.environ.get("KGCRM_SOAK_WARMUP", "120"))
+DRIFT_WINDOW_MINUTES = 2
 QPS = float(os.environ.get("KGCRM_SOAK_QPS", "100"))
 EPS = float(os.environ.get("KGCRM_SOAK_EPS", "100"))
 ACCOUNTS = 300
@@ -55,6 +57,12 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
+
+
+def _window_p99_ms(latencies: dict[int, list[float]], minutes: list[int]) -> float | None:
+    """The p99 of every latency in some minutes together, in ms."""
+    values = [v for m in minutes for v in latencies[m]]
+    return round(1000 * _p99(values), 1) if values else None
 
 
 def _p99(values: list[float]) -> float:
@@ -206,7 +214,7 @@ def _drive(url: str, key: str, api_pid: int, scorer_pid: int) -> dict[str, Any]:
         "errors": len(errors), "error_samples": errors[:5],
         "p50_ms_by_minute": [round(1000 * float(np.median(latencies[m])), 1) for m in minutes],
         "p99_ms_by_minute": [round(1000 * _p99(latencies[m]), 1) for m in minutes],
-        "p99_first_ms": round(1000 * _p99(latencies[minutes[0]]), 1) if minutes else None,
-        "p99_last_ms": round(1000 * _p99(latencies[minutes[-1]]), 1) if minutes else None,
+        "p99_first_ms": _window_p99_ms(latencies, minutes[:DRIFT_WINDOW_MINUTES]),
+        "p99_last_ms": _window_p99_ms(latencies, minutes[-DRIFT_WINDOW_MINUTES:]),
         **{f"rss_{k.split('_')[0]}_{k.split('_')[1]}_kib": v for k, v in rss.items()},
     }
