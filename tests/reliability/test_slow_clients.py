@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
@@ -187,10 +188,11 @@ async def _slow_app(scope, receive, send) -> None:  # noqa: ANN001 - a bare ASGI
     await send({"type": "http.response.body", "body": b"done"})
 
 
-def test_a_slow_answer_is_not_cut() -> None:
-    """The deadlines are on the client's sending; how long the application takes is not limited."""
+@contextmanager
+def _in_process(protocol: type[DeadlineHttpToolsProtocol]) -> Iterator[int]:
+    """`_slow_app` served by uvicorn with `protocol` in a thread of this process; yields its port."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_slow_app, host="127.0.0.1", port=port, http=_Fast, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(_slow_app, host="127.0.0.1", port=port, http=protocol, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -198,13 +200,18 @@ def test_a_slow_answer_is_not_cut() -> None:
         while not server.started:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = _read_all(sock, 4)
-        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"done"), answer
+        yield port
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_slow_answer_is_not_cut() -> None:
+    """The deadlines are on the client's sending; how long the application takes is not limited."""
+    with _in_process(_Fast) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = _read_all(sock, 4)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"done"), answer
 
 
 class _FastOnABusyLoop(_Fast):
@@ -219,44 +226,31 @@ def test_a_client_still_sending_after_its_408_reads_it_and_an_orderly_end() -> N
     """A slow client that keeps sending while the server times it out must get the 408 and then an
     orderly end of stream, not a connection reset (which many clients report instead of the 408). A
     socket closed with the client's bytes unread in it would answer with a reset."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_slow_app, host="127.0.0.1", port=port, http=_FastOnABusyLoop,
-                                           log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline
+    with _in_process(_FastOnABusyLoop) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        received, ended = b"", threading.Event()
+        reset: list[OSError] = []
+
+        def reader() -> None:
+            nonlocal received
+            try:
+                while chunk := sock.recv(4096):
+                    received += chunk
+            except OSError as error:
+                reset.append(error)
+            ended.set()
+
+        threading.Thread(target=reader, daemon=True).start()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+        started = time.monotonic()
+        while not ended.is_set() and time.monotonic() - started < 5:
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                break
             time.sleep(0.02)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            received, ended = b"", threading.Event()
-            reset: list[OSError] = []
-
-            def reader() -> None:
-                nonlocal received
-                try:
-                    while chunk := sock.recv(4096):
-                        received += chunk
-                except OSError as error:
-                    reset.append(error)
-                ended.set()
-
-            threading.Thread(target=reader, daemon=True).start()
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Padding: ")
-            started = time.monotonic()
-            while not ended.is_set() and time.monotonic() - started < 5:
-                try:
-                    sock.sendall(b"a")
-                except OSError:
-                    break
-                time.sleep(0.02)
-            assert ended.wait(5)
-        assert received.startswith(b"HTTP/1.1 408"), received[:200]
-        assert not reset, f"the connection was reset instead of ended: {reset}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        assert ended.wait(5)
+    assert received.startswith(b"HTTP/1.1 408"), received[:200]
+    assert not reset, f"the connection was reset instead of ended: {reset}"
 
 
 def test_the_deadlines_come_from_the_settings() -> None:
