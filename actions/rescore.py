@@ -408,14 +408,24 @@ class IncrementalScorer:
 
     def _judge(self, tx: ManagedTransaction, c: Candidates) -> tuple[list[ScoreChangeInput], dict[int, tuple[float, str]]]:
         """The score changes worth writing: moves above KGCRM_SCORE_EPSILON from the stored score, or a first
-        score by this model; and what they store, by internal id."""
+        score by this model; and what they store, by internal id.
+
+        With partitions, only the targets of this scorer's partition: another partition's target (reached
+        through a hub such as its owner) is scored here from this cache's older view of its own inputs,
+        and writing that would undo what its own scorer stored.
+        """
         epsilon = self.settings.ml_score_epsilon
-        rows = tx.run(q.CURRENT_SCORES, batch={"ids": c.neo_ids.tolist()}).single()["scores"] if len(c.neo_ids) else []
-        current = {int(node): (score, model) for node, score, model in rows}
+        part, parts = self.partition
+        rows = (tx.run(q.CURRENT_SCORES, batch={"ids": c.neo_ids.tolist()}, part=part, parts=parts).single()["scores"]
+                if len(c.neo_ids) else [])
+        current = {int(node): (score, model) for node, score, model, _ in rows}
+        elsewhere = {int(node) for node, _, _, mine in rows if not mine}
         if c.stored is not None:
             c.stored.record(current)
         changes, written = [], {}
         for neo_id, node_id, score, cause in zip(c.neo_ids.tolist(), c.ids.tolist(), c.scores.tolist(), c.causes):
+            if int(neo_id) in elsewhere:
+                continue
             old_score, old_model = current.get(int(neo_id), (None, None))
             if old_score is not None and old_model == c.model and abs(score - old_score) <= epsilon:
                 continue

@@ -201,6 +201,35 @@ def test_a_pass_with_more_changes_than_one_batch_commits_them_batch_by_batch_and
     assert report.applied.written == report.changes
 
 
+def _partition(internal_id: int, parts: int) -> int:
+    """The scorers' routing hash of an account's internal id (graph/queries/events.py, partition_of)."""
+    return ((internal_id % 2147483648) * 2654435761 % 2147483648) // 65536 % parts
+
+
+def test_with_partitions_a_scorer_writes_only_its_own_partitions_scores(world: Graph, settings: Settings) -> None:
+    """An owner is a hub: an event at one of its accounts rescores the owner's other accounts too, and
+    some are another partition's. Only a target's own partition writes its score: another scorer's view
+    of that account's inputs is as old as its cache, and its write would undo what the owner stored."""
+    random_production_model(world, settings, seed=3)
+    internal = {r["id"]: r["n"] for r in world.read("MATCH (a:Account) RETURN a.id AS id, id(a) AS n")}
+    part = _partition(internal["a3"], 2)
+    changed = "MATCH (sc:ScoreChange {cause: 'event'})-[:ABOUT]->(a:Account) RETURN DISTINCT id(a) AS n"
+
+    assert ingest_ndjson(world, [_event("h1", accountId="a3")]).created == 1
+    scorer = IncrementalScorer(world, settings, POLICIES)
+    scorer.partition = (part, 2)
+    report = scorer.run_once(as_of=AS_OF)
+    assert report is not None and report.marked and report.changes
+    written = {r["n"] for r in world.read(changed)}
+    assert internal["a3"] in written
+    assert {_partition(n, 2) for n in written} == {part}, "a scorer wrote another partition's score"
+
+    # One scorer for everything writes the co-owned accounts of both partitions: what the above guards.
+    assert ingest_ndjson(world, [_event("h2", accountId="a3")]).created == 1
+    assert IncrementalScorer(world, settings, POLICIES).run_once(as_of=AS_OF) is not None
+    assert {_partition(r["n"], 2) for r in world.read(changed)} == {0, 1}
+
+
 def test_partitions_split_the_queue_by_account_and_together_take_every_event_once(
     world: Graph, settings: Settings
 ) -> None:

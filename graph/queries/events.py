@@ -21,6 +21,11 @@ def route_of(account: str, opportunity: str, contact: str) -> str:
             f"[({contact})-[w:{RelType.WORKS_AT}]->(x:{Label.ACCOUNT}) WHERE w.until IS NULL | id(x)][0], 0)")
 
 
+def partition_of(route: str) -> str:
+    """Which of `$parts` scorer partitions the route (`route_of`) `route` falls in: a multiplicative hash."""
+    return f"((coalesce({route}, 0) % 2147483648) * 2654435761 % 2147483648) / 65536 % $parts"
+
+
 # Events are written in one transaction per request: every valid line commits, or none does. A line
 # whose references are missing is reported and not written (its node and relationships, never half).
 INGEST_EVENTS = keep_plan(f"""
@@ -68,7 +73,7 @@ PENDING_EVENTS = keep_plan(f"""
 MATCH (e:{Label.ACTIVITY})
 USING INDEX e:{Label.ACTIVITY}(rescore_pending)
 WHERE e.rescore_pending = true
-  AND ($parts = 1 OR ((coalesce(e.rescore_route, 0) % 2147483648) * 2654435761 % 2147483648) / 65536 % $parts = $part)
+  AND ($parts = 1 OR {partition_of("e.rescore_route")} = $part)
 WITH e ORDER BY e.created_at, e.id LIMIT $limit
 OPTIONAL MATCH (e)-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(n)
 WITH e, collect(DISTINCT n) AS nodes
@@ -233,10 +238,16 @@ def category_counts(label: Label, prop: str) -> str:
 # One record of [internal id, score, model] triples: a record per node would cost the driver far more.
 _SCORE_TRIPLES = "RETURN collect([id(n), n.intent_score, n.intent_model]) AS scores"
 
+# The stored scores of a pass's candidates, and whether each is this scorer's partition's (its account
+# routes there): with several scorers only a target's own partition writes its score (see rescore._judge).
 CURRENT_SCORES = keep_plan(f"""
 UNWIND $batch.ids AS i
 MATCH (n) WHERE id(n) = i
-{_SCORE_TRIPLES}
+WITH n, CASE WHEN n:{Label.ACCOUNT} THEN n END AS account, CASE WHEN n:{Label.OPPORTUNITY} THEN n END AS opportunity,
+     CASE WHEN n:{Label.CONTACT} THEN n END AS contact
+RETURN collect([id(n), n.intent_score, n.intent_model,
+                CASE WHEN $parts = 1 THEN true ELSE {partition_of(route_of("account", "opportunity", "contact"))} = $part END])
+       AS scores
 """)
 
 
