@@ -5,9 +5,9 @@ that dribbles its headers or its body a byte at a time holds a connection, a fil
 parser for as long as it likes, and enough of them exhaust the server. This HTTP protocol gives a
 request's headers KGCRM_API_HEADER_TIMEOUT seconds (counted from the connection's opening or the
 request's first byte) and its body KGCRM_API_BODY_TIMEOUT seconds after the headers; past either, the
-client gets a 408 and the connection is closed (gracefully: see `_close_lingering`). How long the application takes to answer is not
-limited here, and time in which the server itself stopped reading (back-pressure, a pipelined request
-waiting its turn) does not count against the client.
+client gets a 408 and the connection is closed (gracefully: see `_close_lingering`). How long the
+application takes to answer is not limited here, and time in which the server itself stopped reading
+(back-pressure, a pipelined request waiting its turn) does not count against the client.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def models_in(tx: ManagedTransaction, task: str | None = None) -> list[ModelVers
 def production_models_in(tx: ManagedTransaction) -> list[ModelVersion]:
     """Every task's production model, inside a caller's transaction: what the event scorer reads each pass
     (the whole registry grows with every retrain; the production models stay one per task)."""
-    return [_version(row) for row in tx.run(q.LIST_PRODUCTION_MODELS).data()]
+    return [_version(row) for row in tx.run(q.PRODUCTION_MODELS, task=None).data()]
 
 
 def get_model(graph: Graph, model_id: str) -> ModelVersion:
@@ -98,7 +98,7 @@ def get_model(graph: Graph, model_id: str) -> ModelVersion:
 
 
 def production_model(graph: Graph, task: str) -> ModelVersion | None:
-    rows = graph.read(q.GET_PRODUCTION_MODEL, {"task": task})
+    rows = graph.read(q.PRODUCTION_MODELS, {"task": task})
     return _version(rows[0]) if rows else None
 
 

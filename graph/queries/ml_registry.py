@@ -32,23 +32,18 @@ RETURN {MODEL_RETURN}
 ORDER BY m.task, m.version DESC
 """
 
-# The event scorer reads this every pass: production models only, however many versions the registry keeps.
-LIST_PRODUCTION_MODELS = f"""
-MATCH (m:{Label.MODEL_VERSION} {{status: 'production'}})
-RETURN {MODEL_RETURN}
-ORDER BY m.task
-"""
-
 GET_MODEL_VERSION = f"""
 MATCH (m:{Label.MODEL_VERSION} {{id: $id}})
 RETURN {MODEL_RETURN}
 """
 
-GET_PRODUCTION_MODEL = f"""
-MATCH (m:{Label.MODEL_VERSION} {{task: $task, status: 'production'}})
+# One task's production model, or every task's ($task null): the event scorer reads these every pass,
+# however many versions the registry keeps. The newest promotion first within a task.
+PRODUCTION_MODELS = f"""
+MATCH (m:{Label.MODEL_VERSION} {{status: 'production'}})
+WHERE $task IS NULL OR m.task = $task
 RETURN {MODEL_RETURN}
-ORDER BY m.promoted_at DESC
-LIMIT 1
+ORDER BY m.task, m.promoted_at DESC
 """
 
 SET_GATE_RESULT = f"""

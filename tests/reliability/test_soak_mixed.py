@@ -6,8 +6,9 @@ light mix of what a CRM front end asks (the caller's role, a page of accounts wi
 with its contacts), and NDJSON events at KGCRM_SOAK_EPS (100) per second in posts of 10. Afterwards:
 no request failed, the p99 of the last two minutes is within 20% of the first two minutes' (counted
 after a warm-up of KGCRM_SOAK_WARMUP seconds, 120: the JVM's compiler and the caches settle in the first
-~90 s under load; two-minute windows so that one spike does not decide the drift), RSS of the API and of the scorer grew by less than 10%
-from the end of the warm-up, every event was stored once and the scorer drained the queue.
+~90 s under load; two-minute windows so that one spike does not decide the drift), RSS of the API and
+of the scorer grew by less than 10% from the end of the warm-up, every event was stored once and the
+scorer drained the queue.
 
     KGCRM_SOAK_SECONDS=600 KGCRM_RELIABILITY_OUT=soak.json make soak PYTEST_ARGS="-k mixed"
 """
