@@ -9,6 +9,11 @@ a RESULTS.md section: per hop and end to end p50/p95/p99, CPU ms per event of ea
 highest rate whose p99 to committed stays under 1 s. `--burst N` also posts N events at once and
 reports how fast the scorers drain them (throughput).
 
+Before the measured runs it warms up on the other half of the accounts until Neo4j's JIT compiler has
+settled (at least --warmup s, at most --warmup-max): on two busy cores the JVM compiles its hot code for
+three to four minutes, its compiler threads taking a third of a core meanwhile, and a running service
+is past that. The warm-up is reported apart, as the cold start.
+
 Hops (wall clock, one machine): ingest = request sent -> POST /events answered (the event is stored);
 rescoring = stored -> the score-change transaction starts (window wait, neighbourhood, subgraph,
 inference); write = that transaction -> the event marked rescored after the commit; dispatch =
@@ -62,6 +67,10 @@ TYPES = [t.value for t in ActivityType]
 IDLE_SECONDS = 10.0
 # The warm-up runs at the highest measured rate up to this one (faster rates would start overloaded).
 WARM_RATE_CAP = 200.0
+# After --warmup seconds the warm-up goes on, WARM_STEP_SECONDS at a time, until Neo4j's JIT compiler threads
+# use less than this (ms of CPU a second over the last step), or --warmup-max.
+JIT_SETTLED_MS = 50.0
+WARM_STEP_SECONDS = 30.0
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -134,6 +143,24 @@ def trained_model(graph: Graph, settings: Settings, nodes: int, cache_dir: Path,
            f"{meta['test_auroc']:.3f}" + (", cached" if meta["nodes"] != nodes or path.stat().st_mtime < time.time() - 3600 else ""))
     version = register_model(graph, settings, artifact, props)
     return promote(graph, version.id).id, how
+
+
+def compiler_seconds(pid: int) -> float:
+    """CPU seconds so far of a JVM's JIT compiler threads (C1 and C2; Linux /proc), NaN when unreadable."""
+    total = 0.0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return float("nan")
+    for thread in threads:
+        try:
+            stat = Path(f"/proc/{pid}/task/{thread}/stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        if "CompilerThre" in name:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
@@ -293,8 +320,13 @@ def main() -> None:
                         help="no wake-up hints between the processes: each polls (the scorer every --window)")
     parser.add_argument("--retrain", action="store_true", help="train the model again instead of the cached one")
     parser.add_argument("--warmup", type=float, default=None,
-                        help="seconds of events before the measured runs, at the highest measured rate up to "
-                             "200/s; reported apart as the cold start (default 90; quick 10)")
+                        help="at least this many seconds of events before the measured runs, at the highest "
+                             "measured rate up to 200/s, on the other half of the accounts; then on until "
+                             "Neo4j's JIT compiler threads settle (--warmup-max); reported apart as the cold "
+                             "start (default 90; quick 10)")
+    parser.add_argument("--warmup-max", type=float, default=None,
+                        help="the warm-up's limit in seconds while Neo4j's JIT compiler is still busy "
+                             "(default 600; quick: --warmup)")
     parser.add_argument("--keep-logs", type=Path, default=None, help="copy the services' logs to this folder")
     parser.add_argument("--query-stats", action="store_true",
                         help="print Neo4j's own time per query during each rate (its data collector)")
@@ -302,6 +334,8 @@ def main() -> None:
     nodes = args.nodes or (5000 if args.quick else 100_000)
     seconds = args.seconds or (10 if args.quick else 60)
     args.warmup = args.warmup if args.warmup is not None else (10.0 if args.quick else 90.0)
+    args.warmup_max = max(args.warmup, args.warmup_max if args.warmup_max is not None
+                          else (args.warmup if args.quick else 600.0))
     rates = [float(r) for r in args.rates.split(",") if r]
     warm_rate = max([r for r in rates if r <= WARM_RATE_CAP] or [min(rates)])
 
@@ -331,6 +365,7 @@ def main() -> None:
     processes: dict[str, subprocess.Popen] = {}
     load = [os.getloadavg()[0]]
     results, cpu, bursts, passes, query_stats, idle = {}, {}, {}, {}, {}, {}
+    warm_accounts: list[str] = []
     cold: dict[str, object] | None = None
     try:
         neo4j.start()
@@ -366,10 +401,25 @@ def main() -> None:
             # 0.4-0.6 of a core for about 45 s after start-up and every hop is several times slower meanwhile
             # (p99 to committed 1.2-1.6 s against 0.14 s straight after): a running service is past that.
             # It is reported apart, as the cold start.
+            # The warm-up's events go to half of the accounts, the measured ones to the other half: minutes
+            # of events at 200/s give every account of the warm half a dozen, which settles their scores (a
+            # run after it would measure almost no score changes and no actions).
+            warm_accounts, accounts = accounts[0::2], accounts[1::2]
             warm_began = time.time()
-            warm = replay(url, key, accounts, contacts, warm_rate, args.warmup, "warm-")
+            warm, jit_ms, step = {}, float("nan"), 0
+            while True:
+                length = args.warmup if step == 0 else WARM_STEP_SECONDS
+                compiling = compiler_seconds(pids["neo4j"])
+                clock = time.time()
+                warm.update(replay(url, key, warm_accounts, contacts, warm_rate, length, f"warm-{step}-"))
+                jit_ms = (compiler_seconds(pids["neo4j"]) - compiling) * 1000 / (time.time() - clock)
+                step += 1
+                if not jit_ms > JIT_SETTLED_MS or time.time() - warm_began + WARM_STEP_SECONDS > args.warmup_max:
+                    break
+            warm_s = time.time() - warm_began
             cold = measure(graph, receiver, warm, "warm-", 900)
-            print(f"warm in {time.time() - warm_began:.0f} s", file=sys.stderr)
+            print(f"warm in {time.time() - warm_began:.0f} s (Neo4j's JIT compiler {jit_ms:.0f} ms/s at the end)",
+                  file=sys.stderr)
             # What the processes use with no events at all (polls, timers, Neo4j's own background work).
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             time.sleep(IDLE_SECONDS)
@@ -414,11 +464,12 @@ def main() -> None:
                    if r["rescored"] == r["events"] and r["hops"]["committed"]["p99"] < 1.0]
     command = (f"python bench/bench_events.py{' --quick' if args.quick else ''} --nodes {nodes} --seconds {seconds:g} "
                f"--rates {args.rates} --window {args.window:g} --scorers {args.scorers} --warmup {args.warmup:g}"
+               f" --warmup-max {args.warmup_max:g}"
                + (f" --burst {args.burst}" if args.burst else "") + (" --no-cache" if args.no_cache else "")
                + (" --no-wake" if args.no_wake else ""))
     print("## Events end to end")
-    print(f"- graph: {counts} nodes generated ({len(accounts)} accounts, 100 per owner, 3 contacts, 1 opportunity and "
-          f"15 activities each); model: the production GNN trained on it ({model}, hidden 64, 2 layers; {how}); "
+    print(f"- graph: {counts} nodes generated ({len(accounts) + len(warm_accounts)} accounts, 100 per owner, 3 contacts, 1 opportunity and "
+          f"15 activities each; the measured events go to half of the accounts, the warm-up's to the other half); model: the production GNN trained on it ({model}, hidden 64, 2 layers; {how}); "
           f"policy: webhook on entering the top decile of the batch scores ({enter:.3f}, re-armed below {rearm:.3f})")
     print(f"- scorer: {args.scorers} process(es), {'exact subgraph path' if args.no_cache else 'embedding cache'}; "
           + ("no wake-up hints: the scorer polls every window, the dispatcher every 0.02 s" if args.no_wake else
@@ -435,9 +486,11 @@ def main() -> None:
                   f"{ms(p['p95'])} | {ms(p['p99'])} |")
     if cold is not None:
         p = cold["hops"]["committed"]
-        print(f"\nCold start (the warm-up, not in the table: the first {args.warmup:g} s at {warm_rate:g}/s after "
-              f"the services and Neo4j started): accepted -> committed p50/p95/p99 {ms(p['p50'])}/{ms(p['p95'])}/"
-              f"{ms(p['p99'])} ms, {cold['rescored']} of {cold['events']} events rescored")
+        print(f"\nCold start (the warm-up, not in the table: the first {warm_s:.0f} s at {warm_rate:g}/s after "
+              f"the services and Neo4j started, on the other half of the accounts, until Neo4j's JIT compiler "
+              f"threads used {jit_ms:.0f} ms of CPU a second (settled below {JIT_SETTLED_MS:g}, or --warmup-max)): "
+              f"accepted -> committed p50/p95/p99 {ms(p['p50'])}/{ms(p['p95'])}/{ms(p['p99'])} ms, "
+              f"{cold['rescored']} of {cold['events']} events rescored")
     if cpu:
         names = list(next(iter(cpu.values())))
         print("\nCPU ms per event, by process:\n\n| events/s | " + " | ".join(names) + " |\n|---|"
