@@ -77,7 +77,7 @@ WHERE e.rescore_pending = true
 WITH e ORDER BY e.created_at, e.id LIMIT $limit
 OPTIONAL MATCH (e)-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(n)
 WITH e, collect(DISTINCT n) AS nodes
-RETURN e.id AS id, e.created_at AS accepted_at, [n IN nodes | id(n)] AS touched,
+RETURN e.id AS id, e.created_at.epochMillis / 1000.0 AS accepted_at, [n IN nodes | id(n)] AS touched,
        [n IN nodes WHERE any(l IN labels(n) WHERE l IN $labels) | [id(n), [l IN labels(n) WHERE l IN $labels][0]]]
          AS labelled
 """)
@@ -188,43 +188,46 @@ def touched_subgraph(
     """One record: what the incremental scorer reads to recompute the inputs of the nodes `$batch.ids`
     (internal ids; inside a map, so that one plan serves every number of nodes: graph/queries/plans.py).
 
-    The nodes and their neighbours over `rel_types` (as `expand`) that carry one of `$labels`, each label's
-    columns as a map under the label's name; the activities about or performed by the nodes, under
-    `Activity`; and every relationship of `specs` at the nodes or at those activities, under
-    `relationships`. One query, so one round trip, where the parts as separate queries took nine.
+    A node's inputs read its own columns, its activities and its own relationships (degrees, tenure),
+    and of each node at the other end only whether it existed yet (created_at). So: the touched nodes
+    that carry one of `$labels`, each label's columns as a map under the label's name; the activities
+    about or performed by them, under `Activity`; their other neighbours over `rel_types` that carry one
+    of `$labels` as ids, labels and created_at only, under `near`; and every relationship of `specs` at
+    the touched nodes, under `relationships`. One query, so one round trip.
     """
+    types = "|".join(RelType(t).value for t in rel_types)
     parts = [f"""UNWIND $batch.ids AS i
 MATCH (t) WHERE id(t) = i AND any(l IN labels(t) WHERE l IN $labels)
 WITH collect(t) AS touched
 CALL (touched) {{
   UNWIND touched AS n
-{_neighbours_of_n(rel_types, "  ")}
+  MATCH (n)-[:{types}]-(m)
   WITH DISTINCT m
   WHERE any(l IN labels(m) WHERE l IN $labels) AND NOT m IN touched
-  RETURN collect(m) AS near
+  RETURN {{neo_id: collect(id(m)), label: collect([l IN labels(m) WHERE l IN $labels][0]),
+          created_at: collect({_time('m.created_at')})}} AS near
 }}
 CALL (touched) {{
   UNWIND touched AS n
   MATCH (a:{Label.ACTIVITY})-[:{RelType.ABOUT}|{RelType.PERFORMED_BY}]->(n)
   RETURN collect(DISTINCT a) AS activities
-}}
-WITH touched, activities, [n IN touched + near | [n, [l IN labels(n) WHERE l IN $labels][0]]] AS support"""]
+}}"""]
     names = []
     for label, label_columns in columns.items():
         name = Label(label).value
         names.append(name)
         source = ("UNWIND activities AS n" if label == Label.ACTIVITY
-                  else f"UNWIND support AS pair\n  WITH pair[0] AS n WHERE pair[1] = '{name}'")
-        parts.append(f"CALL (support, activities) {{\n  {source}\n  RETURN {node_column_map(label_columns)} AS `{name}`\n}}")
+                  else f"UNWIND touched AS n\n  WITH n WHERE n:{name}")
+        parts.append(f"CALL (touched, activities) {{\n  {source}\n  RETURN {node_column_map(label_columns)} AS `{name}`\n}}")
     relationship_map = "{" + ", ".join(f"`{n}`: {e}" for n, e in _relationship_column_lists(specs, kinds)) + "}"
-    parts.append(f"""CALL (touched, activities) {{
-  UNWIND touched + activities AS n
+    parts.append(f"""CALL (touched) {{
+  UNWIND touched AS n
   MATCH (n)-[r:{_relationship_types(specs)}]-()
   WITH DISTINCT r
   WITH r, startNode(r) AS a, endNode(r) AS b
   RETURN {relationship_map} AS relationships
 }}""")
-    return keep_plan("\n".join(parts) + "\nRETURN " + ", ".join(f"`{n}`" for n in names) + ", relationships")
+    return keep_plan("\n".join(parts) + "\nRETURN " + ", ".join(f"`{n}`" for n in names) + ", near, relationships")
 
 
 def category_counts(label: Label, prop: str) -> str:
