@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neo4j import ManagedTransaction
@@ -189,7 +189,7 @@ def _apply_batch(
     params |= {f"subjects_{label.value}": node_ids[label] for label in q.SCORED}
     params |= {f"impact_{label.value}": properties[label] for label in q.SCORED}
     record = tx.run(q.BATCH_READS, batch=params).single()
-    states = {key: _TriggerState(armed=armed, last_fired_at=_native(fired)) for key, armed, fired in record["states"]}
+    states = {key: _TriggerState(armed=armed, last_fired_at=_from_micros(fired)) for key, armed, fired in record["states"]}
     existing = set(record["existing"])
     subjects = {
         (label, node_id): {
@@ -222,7 +222,7 @@ def _apply_batch(
             continue
         score_rows[label].append({
             "id": sc_id, "node_id": change.node_id, "old_score": change.old_score, "new_score": change.new_score,
-            "changed_at": at, "model_version": change.model_version, "cause": change.cause,
+            "changed_at_us": _micros(at), "model_version": change.model_version, "cause": change.cause,
             "event_ids": list(change.event_ids),
         })
         report.written += 1
@@ -235,18 +235,19 @@ def _apply_batch(
             status = _status(policy, subject, settings)
             for kind in policy.action.kinds:
                 x_id = action_id(sc_id, policy.name, kind)
-                action_rows[label].append({"id": x_id, "node_id": change.node_id, "score_change_id": sc_id, "props": {
+                action_rows[label].append({"id": x_id, "node_id": change.node_id, "score_change_id": sc_id,
+                                           "triggered_at_us": _micros(at), "props": {
                     "kind": kind, "status": status, "policy": policy.name, "source": "policy",
                     "score_value": change.new_score, "old_score": change.old_score,
                     "model_version": change.model_version, "score_change_id": sc_id,
                     "owner_id": subject["owner_id"], "account_id": subject["account_id"],
-                    "holdout_unit": subject["holdout_unit"], "triggered_at": at, "attempts": 0,
+                    "holdout_unit": subject["holdout_unit"], "attempts": 0,
                 }})
                 report.actions[status] += 1
                 report.action_ids.append(x_id)
 
     state_rows = [
-        {"id": key, "armed": states[key].armed, "last_fired_at": states[key].last_fired_at,
+        {"id": key, "armed": states[key].armed, "last_fired_at_us": _micros(states[key].last_fired_at),
          "last_score": states[key].last_score}
         for key in sorted(touched_states)
     ]
@@ -338,6 +339,14 @@ def _status(policy: Policy, subject: dict[str, Any], settings: Settings) -> str:
     return q.PENDING
 
 
-def _native(value: Any) -> datetime | None:
-    """A Neo4j DateTime as a Python datetime (None stays None)."""
-    return value.to_native() if value is not None and hasattr(value, "to_native") else value
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(at: datetime | None) -> int | None:
+    """Microseconds since the epoch, as the real-time statements take times (graph/queries/actions.py)."""
+    return None if at is None else (at - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)

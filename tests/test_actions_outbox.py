@@ -124,6 +124,33 @@ def test_cooldown_holds_a_rearmed_entity_back_until_it_has_passed(world: Graph, 
     assert [x["score"] for x in _actions(world, "a1")] == [0.9, 0.92]
 
 
+def test_times_are_stored_as_datetimes_to_the_microsecond_and_read_back_for_the_cooldown(
+    world: Graph, settings: Settings,
+) -> None:
+    # The statements take and return times as microseconds since the epoch (not the driver's DateTimes).
+    policies = _policies("""
+  - {name: hot, label: Account, enter: 0.8, rearm: 0.6, cooldown: 1d, action: webhook}
+""")
+    at = T0 + timedelta(microseconds=123457)
+
+    def apply(old: float, new: float, when: datetime) -> outbox.ApplyReport:
+        return apply_score_changes(world, [ScoreChangeInput("a1", Label.ACCOUNT, old, new, "mv1", changed_at=when)],
+                                   policies, settings)
+
+    assert apply(0.5, 0.9, at).actions == {"pending": 1}
+    stored = world.read(f"""
+MATCH (a:{Label.ACCOUNT} {{id: 'a1'}})<-[:ABOUT]-(sc:{Label.SCORE_CHANGE})<-[:CAUSED_BY]-(x:{Label.ACTION})
+MATCH (t:{Label.TRIGGER_STATE} {{node_id: 'a1'}})
+RETURN sc.changed_at AS changed, x.triggered_at AS triggered, t.last_fired_at AS fired, a.intent_scored_at AS scored
+""")
+    assert len(stored) == 1 and {k: v.to_native() for k, v in stored[0].items()} == dict.fromkeys(stored[0], at)
+    # Each later batch reads the stored time back: a microsecond short of the cooldown holds it back.
+    assert apply(0.9, 0.5, at + timedelta(hours=1)).actions == {}
+    held = apply(0.5, 0.9, at + timedelta(days=1, microseconds=-1))
+    assert held.actions == {} and held.suppressed == {"cooldown": 1}
+    assert apply(0.9, 0.92, at + timedelta(days=1)).actions == {"pending": 1}
+
+
 def test_daily_cap_per_owner(world: Graph, settings: Settings) -> None:
     policies = _policies("""
   - {name: hot, label: Account, enter: 0.8, rearm: 0.6, daily_cap_per_owner: 2, action: webhook}

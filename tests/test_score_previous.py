@@ -21,7 +21,8 @@ def _account(graph: Graph) -> dict:
 
 
 def _event_score(graph: Graph, change_id: str, model: str, score: float, at: dt.datetime) -> None:
-    row = {"id": change_id, "node_id": "a1", "old_score": None, "new_score": score, "changed_at": at,
+    row = {"id": change_id, "node_id": "a1", "old_score": None, "new_score": score,
+           "changed_at_us": (at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1),
            "model_version": model, "cause": "event", "event_ids": []}
     graph.write(write_score_changes(Label.ACCOUNT), {"rows": [row], "write_scores": True})
 
