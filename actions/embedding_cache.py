@@ -225,19 +225,23 @@ FEW_ROWS = 16
 
 
 def _row_products(matrix: sparse.csr_matrix, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """`matrix[rows] @ values`. For up to FEW_ROWS rows without building `matrix[rows]`: scipy's row selection
-    (a new matrix, with its checks) costs ~40 us, 2-3x these gathered sums (which grow faster with the rows)."""
-    if len(rows) > FEW_ROWS:
-        return matrix[rows] @ values
+    """`matrix[rows] @ values`, without scipy's row selection (a new matrix through its generic indexing:
+    13% of a busy scorer's samples). The selected rows' entries are gathered by position; up to FEW_ROWS
+    rows they are summed here (2x faster than scipy), beyond that they make the selected matrix directly
+    for scipy's product (0.5-0.8x scipy's time at 300-8,000 rows; gathered sums grow faster with the rows)."""
     starts = matrix.indptr[rows]
     lengths = matrix.indptr[rows + 1] - starts
-    out = np.zeros((len(rows), values.shape[1]), dtype=np.result_type(matrix.data, values))
     bounds = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=bounds[1:])
-    if not bounds[-1]:
-        return out
     # Each selected row's entries, in order: row k's run starts at bounds[k] in the gathered arrays.
     positions = np.arange(bounds[-1]) + np.repeat(starts - bounds[:-1], lengths)
+    if len(rows) > FEW_ROWS:
+        selected = sparse.csr_matrix((matrix.data[positions], matrix.indices[positions], bounds),
+                                     shape=(len(rows), matrix.shape[1]))
+        return selected @ values
+    out = np.zeros((len(rows), values.shape[1]), dtype=np.result_type(matrix.data, values))
+    if not bounds[-1]:
+        return out
     terms = values[matrix.indices[positions]] * matrix.data[positions, None]
     filled = lengths > 0
     out[filled] = np.add.reduceat(terms, bounds[:-1][filled], axis=0)
