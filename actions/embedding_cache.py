@@ -220,15 +220,18 @@ class EmbeddingCache:
         return np.clip(self.artifact.calibrator.apply(logits.double().numpy()), 0.0, 1.0)
 
 
-# Up to this many rows, `_row_products` sums gathered entries itself (measured crossover: 16-32 rows).
+# `_row_products` sums gathered entries itself up to FEW_ROWS rows, makes the selected matrix from them up
+# to MANY_ROWS, and leaves larger selections to scipy (`python bench/bench_row_products.py`: 0.5x scipy's
+# time at 8-16 rows, 0.8x at 64-300, level at 2,000, 1.1x at 8,000).
 FEW_ROWS = 16
+MANY_ROWS = 1000
 
 
 def _row_products(matrix: sparse.csr_matrix, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """`matrix[rows] @ values`, without scipy's row selection (a new matrix through its generic indexing:
-    13% of a busy scorer's samples). The selected rows' entries are gathered by position; up to FEW_ROWS
-    rows they are summed here (2x faster than scipy), beyond that they make the selected matrix directly
-    for scipy's product (0.5-0.8x scipy's time at 300-8,000 rows; gathered sums grow faster with the rows)."""
+    """`matrix[rows] @ values`, where it pays without scipy's row selection (its generic indexing, with its
+    checks, costs ~0.1 ms a call whatever the size, and a pass makes one per relationship type and layer)."""
+    if len(rows) > MANY_ROWS:
+        return matrix[rows] @ values
     starts = matrix.indptr[rows]
     lengths = matrix.indptr[rows + 1] - starts
     bounds = np.zeros(len(rows) + 1, dtype=np.int64)
