@@ -222,7 +222,7 @@ class EmbeddingCache:
 
 # `_row_products` sums gathered entries itself up to FEW_ROWS rows, makes the selected matrix from them up
 # to MANY_ROWS, and leaves larger selections to scipy (`python bench/bench_row_products.py`: 0.5x scipy's
-# time at 8-16 rows, 0.8x at 64-300, level at 2,000, 1.1x at 8,000).
+# time at 8-16 rows, 0.8x at 64-300; the made matrix was level with scipy at 2,000 rows, 1.1x at 8,000).
 FEW_ROWS = 16
 MANY_ROWS = 1000
 
