@@ -52,7 +52,7 @@ from kgcrm.ml.registry import promote, register_model
 from kgcrm.ml.retrain import gnn_config
 from kgcrm.ml.score import score_task
 from kgcrm.ml.tasks import load_task
-from benchkit import free_port
+from benchkit import compiler_seconds, free_port, stat_cpu_seconds
 from webhook_receiver import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,31 +145,12 @@ def trained_model(graph: Graph, settings: Settings, nodes: int, cache_dir: Path,
     return promote(graph, version.id).id, how
 
 
-def compiler_seconds(pid: int) -> float:
-    """CPU seconds so far of a JVM's JIT compiler threads (C1 and C2; Linux /proc), NaN when unreadable."""
-    total = 0.0
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return float("nan")
-    for thread in threads:
-        try:
-            stat = Path(f"/proc/{pid}/task/{thread}/stat").read_text()
-        except OSError:
-            continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-        if "CompilerThre" in name:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def replay(url: str, key: str, accounts: list[str], contacts: dict[str, list[str]], rate: float, seconds: float,
@@ -397,22 +378,23 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             _wait_http(url, 120)
             # Warm up: the scorers load the model and build the embedding cache; Neo4j plans the queries of
-            # every hop and its JVM compiles the code they run. At 200/s the JVM's compiler threads take
-            # 0.4-0.6 of a core for about 45 s after start-up and every hop is several times slower meanwhile
-            # (p99 to committed 1.2-1.6 s against 0.14 s straight after): a running service is past that.
-            # It is reported apart, as the cold start.
+            # every hop and its JVM compiles the code they run. At 200/s the JVM's compiler threads take 0.9
+            # of a core at first and still a third after two to three minutes, and every hop is slower
+            # meanwhile: a running service is past that, so the warm-up lasts until they have settled
+            # (JIT_SETTLED_MS). It is reported apart, as the cold start.
             # The warm-up's events go to half of the accounts, the measured ones to the other half: minutes
             # of events at 200/s give every account of the warm half a dozen, which settles their scores (a
             # run after it would measure almost no score changes and no actions).
             warm_accounts, accounts = accounts[0::2], accounts[1::2]
             warm_began = time.time()
-            warm, jit_ms, step = {}, float("nan"), 0
+            warm, jit_ms, step, jit_steps = {}, float("nan"), 0, []
             while True:
                 length = args.warmup if step == 0 else WARM_STEP_SECONDS
                 compiling = compiler_seconds(pids["neo4j"])
                 clock = time.time()
                 warm.update(replay(url, key, warm_accounts, contacts, warm_rate, length, f"warm-{step}-"))
                 jit_ms = (compiler_seconds(pids["neo4j"]) - compiling) * 1000 / (time.time() - clock)
+                jit_steps.append(f"{time.time() - warm_began:.0f} s: {jit_ms:.0f}")
                 step += 1
                 if not jit_ms > JIT_SETTLED_MS or time.time() - warm_began + WARM_STEP_SECONDS > args.warmup_max:
                     break
@@ -468,9 +450,10 @@ def main() -> None:
                + (f" --burst {args.burst}" if args.burst else "") + (" --no-cache" if args.no_cache else "")
                + (" --no-wake" if args.no_wake else ""))
     print("## Events end to end")
-    print(f"- graph: {counts} nodes generated ({len(accounts) + len(warm_accounts)} accounts, 100 per owner, 3 contacts, 1 opportunity and "
-          f"15 activities each; the measured events go to half of the accounts, the warm-up's to the other half); model: the production GNN trained on it ({model}, hidden 64, 2 layers; {how}); "
-          f"policy: webhook on entering the top decile of the batch scores ({enter:.3f}, re-armed below {rearm:.3f})")
+    print(f"- graph: {counts} nodes generated ({len(accounts) + len(warm_accounts)} accounts, 100 per owner, "
+          f"3 contacts, 1 opportunity and 15 activities each; the measured events go to half of the accounts, "
+          f"the warm-up's to the other half); model: the production GNN trained on it ({model}, hidden 64, "
+          f"2 layers; {how}); policy: webhook on entering the top decile of the batch scores ({enter:.3f}, re-armed below {rearm:.3f})")
     print(f"- scorer: {args.scorers} process(es), {'exact subgraph path' if args.no_cache else 'embedding cache'}; "
           + ("no wake-up hints: the scorer polls every window, the dispatcher every 0.02 s" if args.no_wake else
              "wake-up hints (API -> scorer -> dispatcher), fallback polls every 1 s"))
@@ -488,7 +471,8 @@ def main() -> None:
         p = cold["hops"]["committed"]
         print(f"\nCold start (the warm-up, not in the table: the first {warm_s:.0f} s at {warm_rate:g}/s after "
               f"the services and Neo4j started, on the other half of the accounts, until Neo4j's JIT compiler "
-              f"threads used {jit_ms:.0f} ms of CPU a second (settled below {JIT_SETTLED_MS:g}, or --warmup-max)): "
+              f"threads used {jit_ms:.0f} ms of CPU a second (settled below {JIT_SETTLED_MS:g}, or --warmup-max); "
+              f"their ms a second by the end of each step: {', '.join(jit_steps)}): "
               f"accepted -> committed p50/p95/p99 {ms(p['p50'])}/{ms(p['p95'])}/{ms(p['p99'])} ms, "
               f"{cold['rescored']} of {cold['events']} events rescored")
     if cpu:

@@ -33,13 +33,35 @@ def bench_settings(name: str, heap: str = "2g", pagecache: str = "1g", **overrid
     )
 
 
+def stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds from the text of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process so far (0 once it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compiler_seconds(pid: int) -> float:
+    """CPU seconds so far of a JVM's JIT compiler threads (C1 and C2; Linux /proc), NaN when unreadable."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return float("nan")
+    total = 0.0
+    for thread in threads:
+        try:
+            stat = Path(f"/proc/{pid}/task/{thread}/stat").read_text()
+        except OSError:
+            continue
+        if "CompilerThre" in stat[stat.index("(") + 1:stat.rindex(")")]:
+            total += stat_cpu_seconds(stat)
+    return total
 
 
 def kgcrm_env(settings: Settings) -> dict[str, str]:
