@@ -17,13 +17,17 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from neo4j import ManagedTransaction
+
 import httpx
 
 from kgcrm.actions import metrics
+from kgcrm.actions.group_commit import GroupCommit
 from kgcrm.actions.wakeup import WakeListener
 from kgcrm.actions.webhooks import headers, secret_key
 from kgcrm.graph.driver import Graph
@@ -34,6 +38,8 @@ from kgcrm.graph.settings import Settings
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "action.triggered"
+
+Outcome = tuple[str, dict[str, Any]]  # a MARK_* statement and its row, recorded in a group (group_commit.py)
 
 
 @dataclass
@@ -101,6 +107,7 @@ class Dispatcher:
         self.rng = random.Random()
         self.report = DispatchReport()
         self._report_lock = threading.Lock()
+        self.outcomes: GroupCommit[Outcome, str | None] = GroupCommit(self._record_outcomes)
 
     def close(self) -> None:
         self.client.close()
@@ -154,24 +161,41 @@ class Dispatcher:
         elapsed_ms = int(elapsed * 1000)
         log_entry = f"{datetime.now(UTC).isoformat(timespec='milliseconds')} #{attempt} {error or status_code} {elapsed_ms}ms"
         if error is None:
-            self.graph.write(q.MARK_DELIVERED, {"id": action["id"], "status_code": status_code, "log_entry": log_entry})
+            self.outcomes.submit((q.MARK_DELIVERED, {"id": action["id"], "status_code": status_code,
+                                                     "log_entry": log_entry}))
             logger.debug("action %s delivered on attempt %s in %sms", action["id"], attempt, elapsed_ms)
             return "delivered"
         delay = backoff_seconds(
             attempt, self.settings.webhook_backoff_seconds, self.settings.webhook_backoff_max_seconds, self.rng
         )
-        rows = self.graph.write(q.MARK_FAILED, {
-            "id": action["id"], "worker": self.worker, "attempt": attempt,
-            "max_attempts": self.settings.webhook_max_attempts, "backoff_ms": int(delay * 1000),
+        status = self.outcomes.submit((q.MARK_FAILED, {
+            "id": action["id"], "attempt": attempt, "backoff_ms": int(delay * 1000),
             "status_code": status_code, "error": error, "log_entry": log_entry,
-        })
-        if not rows:
+        }))
+        if status is None:
             return "lost_lease"
-        if rows[0]["status"] == q.DEAD_LETTER:
+        if status == q.DEAD_LETTER:
             logger.warning("action %s dead-lettered after %s attempts (last: %s)", action["id"], attempt, error)
             return "dead_letter"
         logger.info("action %s attempt %s failed (%s); retrying in %.2fs", action["id"], attempt, error, delay)
         return "retry"
+
+    def _record_outcomes(self, outcomes: Sequence[Outcome]) -> list[str | None]:
+        """One transaction for the deliveries' outcomes: each action's new status, or None for a lost lease."""
+        by_statement: dict[str, list[dict[str, Any]]] = {}
+        for statement, row in outcomes:
+            by_statement.setdefault(statement, []).append(row)
+        extra = {q.MARK_FAILED: {"worker": self.worker, "max_attempts": self.settings.webhook_max_attempts}}
+
+        def record(tx: ManagedTransaction) -> dict[str, str]:
+            status: dict[str, str] = {}
+            for statement, rows in by_statement.items():
+                batch = {"rows": sorted(rows, key=lambda row: row["id"]), **extra.get(statement, {})}
+                status.update((r["id"], r["status"]) for r in tx.run(statement, batch=batch))
+            return status
+
+        recorded = self.graph.execute_write(record)
+        return [recorded.get(row["id"]) for _, row in outcomes]
 
     def run(self, *, once: bool = False, stop: threading.Event | None = None) -> DispatchReport:
         """Deliver until stopped (or, with `once`, until nothing is due now); in-flight deliveries finish.

@@ -196,6 +196,33 @@ def test_retries_with_backoff_then_delivers_with_the_same_webhook_id(graph: Grap
     assert r.acted == {action_id: 1}
 
 
+def test_deliveries_finishing_together_are_recorded_together_and_each_once(
+    graph: Graph, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = receiver(delay=0.3, fail_first=2)  # eight deliveries in flight answer within moments of each other
+    settings = _settings(graph, r.url, dispatch_concurrency=8, webhook_backoff_seconds=0.01,
+                         webhook_backoff_max_seconds=0.02)
+    ids = _outbox(graph, settings, 16)
+    with Dispatcher(graph, settings) as dispatcher:
+        record = dispatcher.graph.execute_write
+        transactions: list[int] = []
+
+        def counted(work: Any, *args: Any, **kwargs: Any) -> Any:
+            transactions.append(1)
+            return record(work, *args, **kwargs)
+
+        monkeypatch.setattr(dispatcher.graph, "execute_write", counted)
+        for _ in range(100):
+            dispatcher.run(once=True)
+            if "pending" not in _statuses(graph).values():
+                break
+            time.sleep(0.05)
+    assert dispatcher.report.outcomes == {"delivered": 16, "retry": 2}
+    assert set(_statuses(graph).values()) == {"delivered"} and r.acted == dict.fromkeys(ids, 1)
+    # 18 outcomes, recorded in fewer transactions: the ones that finished while another committed went together.
+    assert len(transactions) < 18, len(transactions)
+
+
 def test_dead_letters_after_the_configured_attempts_and_requeues(graph: Graph, receiver: Any) -> None:
     with socket.socket() as sock:  # a port where nothing listens: the receiver is down
         sock.bind(("127.0.0.1", 0))

@@ -219,31 +219,36 @@ RETURN x {{.*}} AS action, s.id AS subject_id,
        sc {{.id, .old_score, .new_score, .changed_at, .model_version, .cause, .event_ids}} AS score_change
 """)
 
+# The dispatcher records its deliveries' outcomes in groups (actions/group_commit.py): one transaction
+# for what finished while the previous one committed. Rows come sorted by id, so two dispatchers lock
+# their actions in one order. Each returns the rows it recorded; a missing row is a lost lease.
 MARK_DELIVERED = keep_plan(f"""
-MATCH (x:{Label.ACTION} {{id: $id}})
+UNWIND $batch.rows AS row
+MATCH (x:{Label.ACTION} {{id: row.id}})
 SET x._lock = true
 REMOVE x._lock
-WITH x WHERE x.status = '{PENDING}'
+WITH x, row WHERE x.status = '{PENDING}'
 SET x.status = '{DELIVERED}', x.delivered_at = datetime(), x.lease_until = null, x.lease_owner = null,
-    x.last_status_code = $status_code, x.last_error = null,
-    x.attempt_log = (coalesce(x.attempt_log, []) + $log_entry)[-20..]
-RETURN x.status AS status
+    x.last_status_code = row.status_code, x.last_error = null,
+    x.attempt_log = (coalesce(x.attempt_log, []) + row.log_entry)[-20..]
+RETURN row.id AS id, x.status AS status
 """)
 
 # A failure is recorded only by the claim that made it: a dispatcher whose lease ran out (and whose
 # action someone else has claimed since) must not overwrite the newer attempt's outcome.
 MARK_FAILED = keep_plan(f"""
-MATCH (x:{Label.ACTION} {{id: $id}})
+UNWIND $batch.rows AS row
+MATCH (x:{Label.ACTION} {{id: row.id}})
 SET x._lock = true
 REMOVE x._lock
-WITH x WHERE x.status = '{PENDING}' AND x.lease_owner = $worker AND x.attempts = $attempt
-WITH x, x.attempts >= $max_attempts AS exhausted
+WITH x, row WHERE x.status = '{PENDING}' AND x.lease_owner = $batch.worker AND x.attempts = row.attempt
+WITH x, row, x.attempts >= $batch.max_attempts AS exhausted
 SET x.status = CASE WHEN exhausted THEN '{DEAD_LETTER}' ELSE '{PENDING}' END,
     x.dead_lettered_at = CASE WHEN exhausted THEN datetime() END,
-    x.next_attempt_at = CASE WHEN exhausted THEN null ELSE datetime() + duration({{milliseconds: $backoff_ms}}) END,
-    x.lease_until = null, x.lease_owner = null, x.last_status_code = $status_code, x.last_error = $error,
-    x.attempt_log = (coalesce(x.attempt_log, []) + $log_entry)[-20..]
-RETURN x.status AS status
+    x.next_attempt_at = CASE WHEN exhausted THEN null ELSE datetime() + duration({{milliseconds: row.backoff_ms}}) END,
+    x.lease_until = null, x.lease_owner = null, x.last_status_code = row.status_code, x.last_error = row.error,
+    x.attempt_log = (coalesce(x.attempt_log, []) + row.log_entry)[-20..]
+RETURN row.id AS id, x.status AS status
 """)
 
 # A Task action is carried out inside the graph, so creating the Task and marking the action
