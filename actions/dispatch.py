@@ -72,7 +72,7 @@ def webhook_body(claimed: dict[str, Any]) -> bytes:
             "old": change.get("old_score"),
             "new": change.get("new_score", action.get("score_value")),
             "model_version": change.get("model_version", action.get("model_version")),
-            "changed_at": _iso(change.get("changed_at")),
+            "changed_at": iso_of_nanos(change.get("changed_ns")),
         },
         "score_change_id": change.get("id"),
         "cause": change.get("cause"),
@@ -80,7 +80,7 @@ def webhook_body(claimed: dict[str, Any]) -> bytes:
         "approval": {"decided_by": action.get("decided_by"), "reason_code": action.get("reason_code")}
         if action.get("decision") else None,
     }
-    document = {"type": EVENT_TYPE, "timestamp": _iso(action.get("created_at")), "data": data}
+    document = {"type": EVENT_TYPE, "timestamp": iso_of_nanos(action.get("created_ns")), "data": data}
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -136,9 +136,8 @@ class Dispatcher:
         with self._report_lock:
             self.report.outcomes[outcome] += 1
         metrics.DELIVERIES.labels(kind=action["kind"], outcome=outcome).inc()
-        if outcome in ("delivered", "task_created") and action.get("created_at") is not None:
-            committed = action["created_at"].to_native()
-            metrics.COMMIT_TO_DELIVERED_SECONDS.observe(max(0.0, (datetime.now(UTC) - committed).total_seconds()))
+        if outcome in ("delivered", "task_created") and action.get("created_ns") is not None:
+            metrics.COMMIT_TO_DELIVERED_SECONDS.observe(max(0.0, time.time() - action["created_ns"] / 1e9))
         return outcome
 
     def _post(self, claimed: dict[str, Any]) -> str:
@@ -205,13 +204,18 @@ class Dispatcher:
         """
         stop = stop or threading.Event()
         concurrency = self.settings.dispatch_concurrency
+        poll = self.settings.dispatch_poll_seconds
         in_flight: set[Future[str]] = set()
         listener = None if once else WakeListener.bind(self.settings.dispatch_wake_addresses, 0, "action wake-ups")
+        claimed_at, backlog = -float("inf"), True
         try:
             with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kgcrm-dispatch") as pool:
                 while not stop.is_set():
-                    claimed = self.claim(concurrency - len(in_flight)) if len(in_flight) < concurrency else []
-                    in_flight.update(pool.submit(self.deliver, row) for row in claimed)
+                    free = concurrency - len(in_flight)
+                    if free and self._claim_now(in_flight, free, backlog, claimed_at, listener):
+                        claimed = self.claim(free)
+                        claimed_at, backlog = time.monotonic(), len(claimed) == free
+                        in_flight.update(pool.submit(self.deliver, row) for row in claimed)
                     if not in_flight:
                         if once:
                             break
@@ -220,8 +224,7 @@ class Dispatcher:
                         else:
                             stop.wait(self._idle_seconds())
                         continue
-                    done, in_flight = wait(in_flight, timeout=self.settings.dispatch_poll_seconds,
-                                           return_when=FIRST_COMPLETED)
+                    done, in_flight = wait(in_flight, timeout=poll, return_when=FIRST_COMPLETED)
                     for future in done:
                         future.result()  # a Neo4j failure while recording stops the dispatcher loudly
                 wait(in_flight)
@@ -230,18 +233,33 @@ class Dispatcher:
                 listener.close()
         return self.report
 
+    def _claim_now(self, in_flight: set[Future[str]], free: int, backlog: bool, claimed_at: float,
+                   listener: WakeListener | None) -> bool:
+        """Whether to claim now, with `free` slots: a claim is a write transaction, so not after every delivery.
+
+        Always when nothing is in flight (the idle wait follows), when a wake-up hint came or a poll
+        interval passed since the last claim; and, while the last claim came back full (more is due),
+        once half the slots are free, so that a backlog is claimed in batches.
+        """
+        if not in_flight or time.monotonic() - claimed_at >= self.settings.dispatch_poll_seconds:
+            return True
+        if listener is not None and listener.pending():
+            return True
+        return backlog and free >= max(1, self.settings.dispatch_concurrency // 2)
+
     def _idle_seconds(self) -> float:
         """Sleep until the next pending action falls due, but never longer than the poll interval."""
         row = self.graph.read(q.NEXT_DUE, {"kinds": list(q.DISPATCHED_KINDS)})[0]
         metrics.OUTBOX_DUE.set(row["pending"])
         poll = self.settings.dispatch_poll_seconds
-        if row["next_due"] is None:
+        if row["due_in_ms"] is None:
             return poll
-        until_due = (row["next_due"].to_native() - row["now"].to_native()).total_seconds()
-        return min(poll, max(0.01, until_due))
+        return min(poll, max(0.01, row["due_in_ms"] / 1000))
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
+def iso_of_nanos(nanos: int | None) -> str | None:
+    """ISO 8601 in UTC to the nanosecond, as the driver's DateTime.iso_format() writes a stored UTC time."""
+    if nanos is None:
         return None
-    return value.iso_format() if hasattr(value, "iso_format") else str(value)
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{fraction:09d}+00:00"

@@ -104,6 +104,13 @@ class WakeListener:
                 self._drain()
                 return True
 
+    def pending(self) -> bool:
+        """Whether a hint arrived since the last wait (True; consumed), without waiting."""
+        readable, _, _ = select.select([self._socket], [], [], 0)
+        if readable:
+            self._drain()
+        return bool(readable)
+
     def _drain(self) -> None:
         while True:
             try:

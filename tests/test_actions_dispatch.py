@@ -164,6 +164,11 @@ def test_delivers_signed_webhooks_and_creates_owner_tasks(graph: Graph, receiver
     assert body["data"]["action_id"] == r.requests[0]["id"]
     assert body["data"]["subject"]["label"] == "Account" and body["data"]["owner_id"] == "u1"
     assert body["data"]["score"]["new"] == 0.9 and body["data"]["score"]["model_version"] == "mv1"
+    # The body's times are the stored DateTimes' ISO form to the nanosecond (read as numbers, not decoded).
+    stored = graph.read("MATCH (x:Action {id: $id})-[:CAUSED_BY]->(sc:ScoreChange) "
+                        "RETURN x.created_at AS created, sc.changed_at AS changed", {"id": body["data"]["action_id"]})[0]
+    assert body["timestamp"] == stored["created"].iso_format() and body["timestamp"].endswith("+00:00")
+    assert body["data"]["score"]["changed_at"] == stored["changed"].iso_format() == "2026-03-02T09:00:00.000000000+00:00"
     tasks = graph.read(
         "MATCH (t:Task)-[:ASSIGNED_TO]->(:User {id: 'u1'}) MATCH (t)-[:ABOUT]->(a:Account) "
         "RETURN a.id AS account, t.status AS status, t.title AS title ORDER BY account"
@@ -221,6 +226,26 @@ def test_deliveries_finishing_together_are_recorded_together_and_each_once(
     assert set(_statuses(graph).values()) == {"delivered"} and r.acted == dict.fromkeys(ids, 1)
     # 18 outcomes, recorded in fewer transactions: the ones that finished while another committed went together.
     assert len(transactions) < 18, len(transactions)
+
+
+def test_a_backlog_is_claimed_in_batches_not_a_claim_a_delivery(
+    graph: Graph, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = receiver(delay=0.02)
+    settings = _settings(graph, r.url, dispatch_concurrency=8, dispatch_poll_seconds=5.0)
+    ids = _outbox(graph, settings, 40)
+    with Dispatcher(graph, settings) as dispatcher:
+        claim, sizes = dispatcher.claim, []
+
+        def counted(limit: int) -> list[dict[str, Any]]:
+            sizes.append(limit)
+            return claim(limit)
+
+        monkeypatch.setattr(dispatcher, "claim", counted)
+        assert dispatcher.run(once=True).outcomes == {"delivered": 40}
+    assert set(_statuses(graph).values()) == {"delivered"} and r.acted == dict.fromkeys(ids, 1)
+    # Every claim but the first asks for at least half the slots (a claim after each delivery: 33 claims of 1).
+    assert min(sizes) >= 4 and len(sizes) <= 1 + 32 // 4 + 1, sizes
 
 
 def test_dead_letters_after_the_configured_attempts_and_requeues(graph: Graph, receiver: Any) -> None:

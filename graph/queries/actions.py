@@ -40,6 +40,12 @@ def micros_of(value: str) -> str:
     return f"{value}.epochSeconds * 1000000 + {value}.microsecond"
 
 
+def nanos_of(value: str) -> str:
+    """Nanoseconds since the epoch of a DateTime expression (null stays null): for readers that would
+    otherwise decode a driver DateTime (with its time zone) per value, which costs more than the rest."""
+    return f"{value}.epochSeconds * 1000000000 + {value}.nanosecond"
+
+
 def _scored(label: Label) -> str:
     if label not in SCORED:
         raise ValueError(f"activation covers {', '.join(SCORED)}, not {label}")
@@ -214,9 +220,11 @@ SET x.lease_until = datetime() + duration({{milliseconds: $lease_ms}}), x.lease_
 WITH x
 OPTIONAL MATCH (x)-[:{RelType.ABOUT}]->(s)
 OPTIONAL MATCH (x)-[:{RelType.CAUSED_BY}]->(sc:{Label.SCORE_CHANGE})
-RETURN x {{.*}} AS action, s.id AS subject_id,
-       [l IN labels(s) WHERE l IN $subject_labels][0] AS subject_label,
-       sc {{.id, .old_score, .new_score, .changed_at, .model_version, .cause, .event_ids}} AS score_change
+RETURN x {{.id, .kind, .attempts, .policy, .account_id, .owner_id, .score_value, .model_version, .decision,
+          .decided_by, .reason_code, created_ns: {nanos_of("x.created_at")}}} AS action,
+       s.id AS subject_id, [l IN labels(s) WHERE l IN $subject_labels][0] AS subject_label,
+       sc {{.id, .old_score, .new_score, .model_version, .cause, .event_ids,
+           changed_ns: {nanos_of("sc.changed_at")}}} AS score_change
 """)
 
 # The dispatcher records its deliveries' outcomes in groups (actions/group_commit.py): one transaction
@@ -327,7 +335,7 @@ USING INDEX x:{Label.ACTION}(status)
 WHERE x.status = '{PENDING}' AND x.kind IN $kinds
 WITH min(CASE WHEN x.lease_until > x.next_attempt_at THEN x.lease_until ELSE x.next_attempt_at END) AS next_due,
      count(x) AS pending
-RETURN next_due, pending, datetime() AS now
+RETURN next_due.epochMillis - datetime().epochMillis AS due_in_ms, pending
 """)
 
 # --- uplift -----------------------------------------------------------------------------------------
