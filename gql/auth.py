@@ -110,11 +110,16 @@ class Authenticator:
             return self._api_key(credentials)
         return self._jwt(credentials)
 
+    def cached(self, credentials: str | None) -> Principal | None:
+        """The principal of an API key checked within KGCRM_API_KEY_CACHE seconds, else None; never blocks,
+        so the event loop answers most requests without a worker thread's round trip."""
+        cached = self._cache.get(credentials) if credentials else None
+        return cached[1] if cached and cached[0] > time.monotonic() else None
+
     def _api_key(self, key: str) -> Principal:
-        cached = self._cache.get(key)
+        if (principal := self.cached(key)) is not None:
+            return principal
         now = time.monotonic()
-        if cached and cached[0] > now:
-            return cached[1]
         key_id, secret = _split_key(key)
         rows = self.graph.read(q.GET_ACTIVE_API_KEY, {"key_id": key_id}) if key_id and secret else []
         if not rows or not hmac.compare_digest(rows[0]["hash"], _hash(secret)):

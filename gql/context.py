@@ -69,6 +69,9 @@ def credentials_from(headers: dict[str, str] | object) -> str | None:
 
 
 async def authenticate(services: ApiServices, credentials: str | None) -> Principal:
+    """The request's principal: from the key cache at once, else checked in a worker thread (it may read Neo4j)."""
+    if (principal := services.authenticator.cached(credentials)) is not None:
+        return principal
     return await run_in_threadpool(services.authenticator.authenticate, credentials)
 
 
