@@ -100,6 +100,9 @@ class EmbeddingCache:
                                            shape=(total, total))
         with torch.no_grad():
             self.h = layer_embeddings(network, x, edges)
+            # Each relationship type's edges by source row, to push a changed row's delta to its destinations.
+            self.outgoing = {et: m.T.tocsr() for et, m in self.incoming.items()}
+            self.preact = self._initial_preact()
 
     @property
     def layers(self) -> int:
@@ -126,28 +129,40 @@ class EmbeddingCache:
         for neo_id, row in inputs.items():
             node_type, pos = self._locate(neo_id)
             self.x[node_type][pos] = row
+        # Which events (columns; the last stands for inputs moved without an event) reach which rows: the rows
+        # as sorted positions, grown by one hop a layer; only rows within reach are ever touched.
         hits = [(self.position[n], k) for k, event in enumerate(touched_by_event) for n in event if n in self.position]
-        hits += [(self.position[n], len(touched_by_event)) for n in inputs]  # inputs moved without an event
-        reach = sparse.csr_matrix((np.ones(len(hits), np.float32), ([h[0] for h in hits], [h[1] for h in hits])),
-                                  shape=(self.total, len(touched_by_event) + 1))
+        hits += [(self.position[n], len(touched_by_event)) for n in inputs]
+        hit_rows = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
+        reach_rows = np.unique(hit_rows)
+        reached = np.zeros((len(reach_rows), len(touched_by_event) + 1), dtype=bool)
+        reached[np.searchsorted(reach_rows, hit_rows), np.fromiter((h[1] for h in hits), dtype=np.int64, count=len(hits))] = True
         dirty = self._rows(np.unique([self.position[n] for n in inputs]) if inputs else np.zeros(0, np.int64))
         # Layer 0 (the encoder) changes where the inputs changed; layer l where layer l-1 changed within one hop.
+        changed: dict[str, tuple[np.ndarray, Tensor]] = {}
         for node_type, rows in dirty.items():
             encoded = self.network.encoder({node_type: self.x[node_type][rows]})
             if node_type in encoded:
+                changed[node_type] = (rows, encoded[node_type] - self.h[0][node_type][rows])
                 self.h[0][node_type][rows] = encoded[node_type]
         for layer in range(self.layers):
-            reach = ((reach + self.adjacency @ reach) > 0).astype(np.float32)
-            rows_now = self._rows(np.unique(reach.nonzero()[0]))
+            reach_rows, reached = _spread(self.adjacency, reach_rows, reached)
+            rows_now = self._rows(reach_rows)
+            if self.preact is not None:
+                self._push_deltas(layer, changed)
             if layer < self.layers - 1:
+                changed = {}
                 for node_type, rows in rows_now.items():
-                    self.h[layer + 1][node_type][rows] = self._layer(layer, node_type, rows)
+                    new = self._layer(layer, node_type, rows)
+                    changed[node_type] = (rows, new - self.h[layer + 1][node_type][rows])
+                    self.h[layer + 1][node_type][rows] = new
         target_rows = rows_now.get(self.target, np.zeros(0, np.int64))
         scores = self._scores(target_rows)
         # Per target row, the events (columns; the last one stands for inputs moved without an event) within reach.
-        found = sparse.csr_matrix(reach[self.offsets[self.target] + target_rows][:, :len(touched_by_event)])
-        found.sort_indices()
-        columns, starts = found.indices.tolist(), found.indptr.tolist()
+        found = reached[np.searchsorted(reach_rows, self.offsets[self.target] + target_rows), :len(touched_by_event)]
+        which, columns = np.nonzero(found)  # row by row, columns ascending
+        starts = np.searchsorted(which, np.arange(len(target_rows) + 1)).tolist()
+        columns = columns.tolist()
         return LayerScores(self.ids[self.target][target_rows], self.neo_ids[self.target][target_rows], scores,
                            [columns[a:b] for a, b in zip(starts, starts[1:])])
 
@@ -168,6 +183,9 @@ class EmbeddingCache:
         """Layer `layer`'s output (embedding layer + 1) for some rows of one type, from cached layer `layer`."""
         h = self.h[layer]
         conv, norm = self.network.gnn.convs[layer], self.network.gnn.norms[layer]
+        if self.preact is not None:
+            kept = self.preact[layer].get(node_type)
+            return h[node_type][rows] if kept is None else norm(h[node_type][rows] + torch.relu(kept[rows]))
         fused = self._fused_sage(layer, node_type)
         if fused is not None:
             return norm(h[node_type][rows] + torch.relu(self._fused_messages(fused, h, node_type, rows)))
@@ -183,6 +201,51 @@ class EmbeddingCache:
             return h[node_type][rows]
         out = torch.stack(parts).sum(dim=0)
         return norm(h[node_type][rows] + torch.relu(out))
+
+    def _initial_preact(self) -> list[dict[str, Tensor]] | None:
+        """Each layer's pre-activation (every message into a row, bias and root term included) of every row
+        it feeds, so that a pass moves it by the deltas of the rows that changed instead of summing every
+        neighbour of every row again (an owner's hundred accounts share one changed neighbour: the owner).
+        None when a layer is not plain mean/sum SAGE convolutions (the pass then aggregates in full)."""
+        out = []
+        for layer in range(self.layers):
+            kept: dict[str, Tensor] = {}
+            for node_type in [self.target] if layer == self.layers - 1 else self.types:
+                fused = self._fused_sage(layer, node_type)
+                if fused is not None:
+                    kept[node_type] = self._fused_messages(fused, self.h[layer], node_type,
+                                                           np.arange(len(self.x[node_type])))
+                elif any(et in self.edges and et[2] == node_type for et in self.network.gnn.convs[layer].convs.keys()):
+                    return None
+            out.append(kept)
+        return out
+
+    def _push_deltas(self, layer: int, changed: dict[str, tuple[np.ndarray, Tensor]]) -> None:
+        """Move layer `layer`'s pre-activations by the changes of its input embeddings: each changed row's
+        delta through each relationship type's lin_l to its destinations (over their degree for a mean),
+        and through the summed lin_r to itself. Linear, so equal to summing afresh (to float rounding)."""
+        assert self.preact is not None
+        for node_type, kept in self.preact[layer].items():
+            fused = self._fused_sage(layer, node_type)
+            assert fused is not None
+            width = fused.w_root.shape[0]
+            for k, (edge_type, mean) in enumerate(zip(fused.edge_types, fused.means)):
+                if edge_type[0] not in changed:
+                    continue
+                rows, delta = changed[edge_type[0]]
+                outgoing = self.outgoing[edge_type]
+                positions, bounds = _gather(outgoing, rows)
+                if not len(positions):
+                    continue
+                destinations = outgoing.indices[positions]
+                projected = delta @ fused.w_neighbours[k * width:(k + 1) * width]
+                terms = projected[torch.from_numpy(np.repeat(np.arange(len(rows)), np.diff(bounds)))]
+                if mean:
+                    terms = terms / torch.from_numpy(self.in_degree[edge_type][destinations])[:, None]
+                kept.index_add_(0, torch.from_numpy(destinations.astype(np.int64)), terms)
+            if node_type in changed:
+                rows, delta = changed[node_type]
+                kept[torch.from_numpy(rows)] += delta @ fused.w_root
 
     def _fused_sage(self, layer: int, node_type: str) -> FusedSage | None:
         """The layer's SAGEConvs into `node_type` as two matrices, when every one is a plain mean/sum SAGEConv."""
@@ -232,12 +295,7 @@ def _row_products(matrix: sparse.csr_matrix, rows: np.ndarray, values: np.ndarra
     checks, costs ~0.1 ms a call whatever the size, and a pass makes one per relationship type and layer)."""
     if len(rows) > MANY_ROWS:
         return matrix[rows] @ values
-    starts = matrix.indptr[rows]
-    lengths = matrix.indptr[rows + 1] - starts
-    bounds = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=bounds[1:])
-    # Each selected row's entries, in order: row k's run starts at bounds[k] in the gathered arrays.
-    positions = np.arange(bounds[-1]) + np.repeat(starts - bounds[:-1], lengths)
+    positions, bounds = _gather(matrix, rows)
     if len(rows) > FEW_ROWS:
         selected = sparse.csr_matrix((matrix.data[positions], matrix.indices[positions], bounds),
                                      shape=(len(rows), matrix.shape[1]))
@@ -246,9 +304,37 @@ def _row_products(matrix: sparse.csr_matrix, rows: np.ndarray, values: np.ndarra
     if not bounds[-1]:
         return out
     terms = values[matrix.indices[positions]] * matrix.data[positions, None]
-    filled = lengths > 0
+    filled = bounds[1:] > bounds[:-1]
     out[filled] = np.add.reduceat(terms, bounds[:-1][filled], axis=0)
     return out
+
+
+def _spread(adjacency: sparse.csr_matrix, rows: np.ndarray, reached: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One hop: the rows within one hop of `rows` (sorted positions), each reached by what reached it or
+    any of its neighbours. Works on the reached rows only, not on matrices of the whole graph's size."""
+    positions, bounds = _gather(adjacency, rows)
+    neighbours = adjacency.indices[positions]
+    grown = np.union1d(rows, neighbours)
+    out = np.zeros((len(grown), reached.shape[1]), dtype=bool)
+    out[np.searchsorted(grown, rows)] = reached
+    if len(neighbours):
+        into = np.searchsorted(grown, neighbours)
+        order = np.argsort(into, kind="stable")
+        into = into[order]
+        sources = np.repeat(np.arange(len(rows)), np.diff(bounds))[order]
+        firsts = np.flatnonzero(np.concatenate([[True], into[1:] != into[:-1]]))
+        out[into[firsts]] |= np.logical_or.reduceat(reached[sources], firsts, axis=0)
+    return grown, out
+
+
+def _gather(matrix: sparse.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The selected rows' entries in order (their positions in `matrix.data`) and where each row's run
+    starts among them (CSR bounds: row k's entries are bounds[k]:bounds[k + 1])."""
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
+    bounds = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    return np.arange(bounds[-1]) + np.repeat(starts - bounds[:-1], lengths), bounds
 
 
 def _plain_sage(module: torch.nn.Module) -> bool:

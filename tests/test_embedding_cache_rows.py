@@ -1,4 +1,4 @@
-"""The embedding cache's own sparse row products equal scipy's, whichever path they take."""
+"""The embedding cache's own sparse row products and reach equal scipy's, whichever path they take."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from kgcrm.actions.embedding_cache import FEW_ROWS, MANY_ROWS, _row_products
+from kgcrm.actions.embedding_cache import FEW_ROWS, MANY_ROWS, _row_products, _spread
 
 
 @pytest.mark.parametrize("count", [0, 1, 3, FEW_ROWS, FEW_ROWS + 1, 200, MANY_ROWS + 1])
@@ -25,3 +25,23 @@ def test_row_products_equal_selecting_the_rows_then_multiplying(count: int) -> N
     if count:
         empty = rows < 100
         assert not got[empty].any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spreading_reach_a_hop_equals_the_whole_graph_matrix_product(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    size, events = 500, 4
+    a, b = rng.integers(0, size, 800), rng.integers(0, size, 800)
+    adjacency = sparse.csr_matrix((np.ones(1600, np.float32), (np.r_[a, b], np.r_[b, a])), shape=(size, size))
+    hits = rng.integers(0, size, 6)
+    whole = np.zeros((size, events), dtype=bool)
+    whole[hits, rng.integers(0, events, 6)] = True
+    rows = np.flatnonzero(whole.any(axis=1))
+    reached = whole[rows]
+    for _ in range(2):
+        whole = (whole + adjacency @ whole.astype(np.float32)) > 0
+        rows, reached = _spread(adjacency, rows, reached)
+        assert np.array_equal(rows, np.flatnonzero(whole.any(axis=1)))
+        expected = np.zeros((size, events), dtype=bool)
+        expected[rows] = reached
+        assert np.array_equal(expected, whole)

@@ -112,8 +112,10 @@ def test_incremental_scores_equal_a_full_rescoring_within_the_receptive_field(
     model = random_production_model(world, settings)
     scorer = IncrementalScorer(world, settings, POLICIES)
     if cached:
-        # The cache predates the events: the pass must update it (touched inputs, then layer by layer).
+        # The cache predates the events: the pass must update it (touched inputs, then layer by layer,
+        # moving each layer's kept pre-activations by the deltas of the rows that changed).
         scorer.prime(as_of=AS_OF)
+        assert scorer._caches[model.id].preact is not None
     report = ingest_ndjson(world, [_event("e1", accountId="a3", contactId="c6"), _event("e2", contactId="c0")])
     assert report.created == 2 and pending_count(world) == 2
 
@@ -158,6 +160,27 @@ def test_incremental_scores_equal_a_full_rescoring_within_the_receptive_field(
     full = score_task(world, settings, "account_intent", version=model, as_of=AS_OF)
     full_scores = dict(zip(full.ids.tolist(), full.scores.tolist()))
     assert max(abs(score - full_scores[node]) for node, score in again.items()) < 1e-5
+
+
+def test_the_embedding_cache_after_hundreds_of_updates_still_equals_the_models_forward_pass(
+    world: Graph, settings: Settings
+) -> None:
+    # Pre-activations are moved by deltas, in float32: their rounding must not add up across passes.
+    model = random_production_model(world, settings.model_copy(update={"events_cache_seconds": 600.0}))
+    scorer = IncrementalScorer(world, settings.model_copy(update={"events_cache_seconds": 600.0}), POLICIES)
+    scorer.prime(as_of=AS_OF)
+    cache = scorer._caches[model.id]
+    assert cache is not None and cache.preact is not None
+    rng = np.random.default_rng(3)
+    nodes = [(t, row) for t in cache.types for row in range(len(cache.x[t]))]
+    for _ in range(300):
+        picked = [nodes[k] for k in rng.choice(len(nodes), size=3, replace=False)]
+        inputs = {int(cache.neo_ids[t][row]): cache.x[t][row] + torch.from_numpy(
+            rng.normal(0, 0.5, cache.x[t].shape[1]).astype(np.float32)) for t, row in picked}
+        cache.update(inputs, [list(inputs)])
+    with torch.no_grad():
+        expected = np.clip(cache.artifact.calibrator.apply(cache.network(cache.x, cache.edges).double().numpy()), 0, 1)
+    assert np.max(np.abs(cache.full_scores() - expected)) < 1e-5
 
 
 def test_a_replayed_event_changes_nothing_and_a_crash_before_marking_writes_nothing_twice(
