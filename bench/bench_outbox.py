@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -122,6 +123,37 @@ def bench_delivery(graph: Graph, settings: Settings, accounts: list[str], rate: 
                                      "invalid": receiver.invalid}
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_drain(graph: Graph, settings: Settings, accounts: list[str], receiver: Receiver, rounds: int) -> dict:
+    """`kgcrm dispatch --once` draining one pending webhook per account: its CPU a delivery (less the
+    CPU of starting up, measured on an empty outbox) and deliveries a second, median over `rounds`."""
+    env = {**os.environ, "NEO4J_URI": settings.neo4j_uri, "NEO4J_PASSWORD": PASSWORD,
+           "KGCRM_WEBHOOK_URL": receiver.url, "KGCRM_WEBHOOK_SECRET": SECRET,
+           "KGCRM_DISPATCH_CONCURRENCY": "8", "KGCRM_HOLDOUT_FRACTION": "0"}
+    command = [sys.executable, "-m", "kgcrm", "dispatch", "--once"]
+    before = children_cpu_seconds()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    startup = children_cpu_seconds() - before
+    cpu_ms, rates = [], []
+    for round_no in range(rounds):
+        at = datetime(2029, 1, 1, tzinfo=UTC) + timedelta(days=round_no)
+        for phase in range(2):  # fire (queues the webhooks), then re-arm for the next round
+            changes = crossing_changes(accounts, 2 * round_no + phase, at)
+            for start in range(0, len(changes), 1000):
+                apply_score_changes(graph, changes[start:start + 1000], POLICIES, settings)
+            if phase == 0:
+                began, before = time.perf_counter(), children_cpu_seconds()
+                subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                cpu_ms.append((children_cpu_seconds() - before - startup) * 1000 / len(accounts))
+                rates.append(len(accounts) / (time.perf_counter() - began))
+    return {"webhooks": len(accounts), "startup_s": startup, "cpu_ms": statistics.median(cpu_ms),
+            "cpu_ms_all": cpu_ms, "per_s": statistics.median(rates)}
+
+
 def main() -> None:
     quick = os.environ.get("KGCRM_BENCH_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__)
@@ -129,10 +161,12 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=None, help="accounts in the graph (default 20000)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per delivery run (default 20)")
     parser.add_argument("--rates", default="10,50", help="actions per second for the delivery runs")
+    parser.add_argument("--drain", type=int, default=None, help="webhooks per drain round (default 3000)")
     args = parser.parse_args()
     accounts_n = args.accounts or (2000 if args.quick else 20000)
     seconds = args.seconds or (5 if args.quick else 20)
     repeats = 10 if args.quick else 40
+    drain_n = args.drain or (500 if args.quick else 3000)
 
     settings = Settings.load(
         NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD=PASSWORD,
@@ -158,6 +192,7 @@ def main() -> None:
                     delivery[(rate, poll)] = bench_delivery(graph, settings, accounts[1000:-10], rate, seconds, poll,
                                                             receiver, warm_account=accounts[-1 - len(delivery)],
                                                             run_no=len(delivery))
+            drain = bench_drain(graph, settings, accounts[:drain_n], receiver, rounds=3)
     finally:
         neo4j.stop()
         shutil.rmtree(neo4j.instance_dir, ignore_errors=True)
@@ -174,6 +209,10 @@ def main() -> None:
     print("\n| batch of changes | p50 ms | p95 ms | p99 ms | changes/s (median) |\n|---|---|---|---|---|")
     for size, r in commit.items():
         print(f"| {size} | {ms(r['p50'])} | {ms(r['p95'])} | {ms(r['p99'])} | {r['changes_per_s']:.0f} |")
+    print(f"\nDraining {drain['webhooks']} pending webhooks with `kgcrm dispatch --once` (concurrency 8, a "
+          f"keep-alive receiver), three rounds: **{drain['cpu_ms']:.2f} ms of the dispatcher's CPU a delivery** "
+          f"(median; rounds {', '.join(f'{c:.2f}' for c in drain['cpu_ms_all'])}; less {drain['startup_s']:.1f} s "
+          f"of start-up), {drain['per_s']:.0f} deliveries/s")
     print("\n| offered actions/s | achieved | dispatcher poll s | actions | received | p50 ms | p95 ms | p99 ms | max ms |"
           "\n|---|---|---|---|---|---|---|---|---|")
     for (rate, poll), r in delivery.items():
