@@ -16,15 +16,14 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from neo4j import ManagedTransaction
-
 import httpx
+from neo4j import ManagedTransaction
 
 from kgcrm.actions import metrics
 from kgcrm.actions.group_commit import GroupCommit
