@@ -35,15 +35,15 @@ def datetime_of(micros: str) -> str:
             f"nanosecond: {micros} % 1000000 * 1000}}) END")
 
 
-def micros_of(value: str) -> str:
-    """Microseconds since the epoch of a DateTime expression (null stays null)."""
-    return f"{value}.epochSeconds * 1000000 + {value}.microsecond"
-
-
 def nanos_of(value: str) -> str:
     """Nanoseconds since the epoch of a DateTime expression (null stays null): for readers that would
     otherwise decode a driver DateTime (with its time zone) per value, which costs more than the rest."""
     return f"{value}.epochSeconds * 1000000000 + {value}.nanosecond"
+
+
+def micros_of(value: str) -> str:
+    """Microseconds since the epoch of a DateTime expression (null stays null; integer division)."""
+    return f"({nanos_of(value)}) / 1000"
 
 
 def _scored(label: Label) -> str:
