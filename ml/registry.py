@@ -86,8 +86,9 @@ def models_in(tx: ManagedTransaction, task: str | None = None) -> list[ModelVers
 
 def production_models_in(tx: ManagedTransaction) -> list[ModelVersion]:
     """Every task's production model, inside a caller's transaction: what the event scorer reads each pass
-    (the whole registry grows with every retrain; the production models stay one per task)."""
-    return [_version(row) for row in tx.run(q.PRODUCTION_MODELS, task=None).data()]
+    (the whole registry grows with every retrain; the production models stay one per task). Only the id,
+    task, version, status and weights: enough to load and run the model, not its metrics or schema."""
+    return [_version(row) for row in tx.run(q.PRODUCTION_MODEL_REFS).data()]
 
 
 def get_model(graph: Graph, model_id: str) -> ModelVersion:

@@ -136,6 +136,9 @@ def test_gate_refuses_candidates_with_reasons_and_rollback_restores_the_previous
     assert _scores(world) == v1_scores, "a refused candidate must not touch the scores"
     # The event scorer's per-pass read: the production model only, not the registry's every version.
     assert [v.id for v in world.execute_read(production_models_in)] == ["account_intent-v1"]
+    # ... and of it only what loading and running it takes (the scorer reads it every pass).
+    (slim,) = world.execute_read(production_models_in)
+    assert load_model(settings, slim).task.name == "account_intent" and "feature_schema" not in slim.props
 
     # A tiny model's ECE varies with its seed; the gate's tolerances are not what this part tests.
     lenient = settings.model_copy(update={"ml_gate_auroc_tolerance": 1.0, "ml_gate_ece_tolerance": 1.0})

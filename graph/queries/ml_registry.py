@@ -46,6 +46,14 @@ RETURN {MODEL_RETURN}
 ORDER BY m.task, m.promoted_at DESC
 """
 
+# The event scorer's per-pass read: only what it uses (id, task, status; the weights to load a model it has
+# not loaded yet), not the whole entry (feature schema, metrics: ~6 KB of JSON strings and timestamps a pass).
+PRODUCTION_MODEL_REFS = f"""
+MATCH (m:{Label.MODEL_VERSION} {{status: 'production'}})
+RETURN m {{.id, .task, .version, .status, .weights_file, .weights_sha256}} AS model
+ORDER BY m.task, m.promoted_at DESC
+"""
+
 SET_GATE_RESULT = f"""
 MATCH (m:{Label.MODEL_VERSION} {{id: $id}})
 SET m.gate_passed = $passed, m.gate_reason = $reason, m.production_metrics = $production_metrics
