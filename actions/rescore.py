@@ -46,6 +46,7 @@ from kgcrm.graph.queries.actions import PENDING, SCORED
 from kgcrm.graph.settings import Settings
 from kgcrm.ml import export as ml_export
 from kgcrm.ml.artifact import ModelArtifact
+from kgcrm.ml.dataset import snapshot_inputs
 from kgcrm.ml.export import NODE_COLUMNS, REL_SPECS, EdgeTable, GraphExport, NodeTable, export_graph
 from kgcrm.ml.features import Snapshot, take_snapshot
 from kgcrm.ml.inference import logits_of, prepare
@@ -364,15 +365,14 @@ class IncrementalScorer:
             export = self.graph.execute_read(self._touched_export, touched)
         snapshot = take_snapshot(export, cutoff)
         self._use_global_vocabulary(snapshot, export)
-        data = prepare(artifact, snapshot, np.zeros(0, np.int64)).data
+        # The model's inputs only: building the subgraph's relationships too (`prepare`) was half the work.
+        labels = [label for label in artifact.labels if label in snapshot.alive]
         inputs = {}
-        for node_type in data.node_types:
-            if "x" not in data[node_type]:
-                continue
-            neo_ids = export.nodes[Label(node_type)].neo_ids[data[node_type].row.numpy()]
+        for label, (x, rows) in snapshot_inputs(snapshot, labels, artifact.norm, artifact.names).items():
+            neo_ids = export.nodes[label].neo_ids[rows.numpy()]
             for position, neo_id in enumerate(neo_ids.tolist()):
                 if neo_id in touched:
-                    inputs[int(neo_id)] = data[node_type].x[position]
+                    inputs[int(neo_id)] = x[position]
         return inputs
 
     def _touched_export(self, tx: ManagedTransaction, touched: dict[int, str]) -> GraphExport:

@@ -157,15 +157,10 @@ def snapshot_data(
     """
     data = HeteroData()
     new_index: dict[Label, np.ndarray] = {}
-    for label in labels:
+    for label, (x, rows) in snapshot_inputs(snapshot, labels, norm, names).items():
         alive = snapshot.alive[label]
-        mean, std = norm[label]
-        x = gnn_inputs(snapshot, label)[alive]
-        if names is not None:
-            x = _align(x, gnn_input_names(snapshot, label), names[label], mean)
-        x = (x - mean) / std
-        data[label.value].x = torch.from_numpy(x.astype(np.float32))
-        data[label.value].row = torch.from_numpy(np.flatnonzero(alive))
+        data[label.value].x = x
+        data[label.value].row = rows
         new_index[label] = np.where(alive, np.cumsum(alive) - 1, -1)
     for key, (src, dst) in snapshot.edges.items():
         if key[0] not in new_index or key[2] not in new_index:
@@ -181,6 +176,26 @@ def snapshot_data(
         if src_label != dst_label:
             data[dst_label.value, f"rev_{name}", src_label.value].edge_index = edge_index.flip(0)
     return data, new_index
+
+
+def snapshot_inputs(
+    snapshot: Snapshot,
+    labels: list[Label],
+    norm: dict[Label, tuple[np.ndarray, np.ndarray]],
+    names: dict[Label, list[str]] | None = None,
+) -> dict[Label, tuple[torch.Tensor, torch.Tensor]]:
+    """Per label, the normalised GNN inputs of the nodes alive in the snapshot and their export rows:
+    `snapshot_data` without the relationships (the event scorer needs only a few touched nodes' inputs)."""
+    out = {}
+    for label in labels:
+        alive = snapshot.alive[label]
+        mean, std = norm[label]
+        x = gnn_inputs(snapshot, label)[alive]
+        if names is not None:
+            x = _align(x, gnn_input_names(snapshot, label), names[label], mean)
+        x = (x - mean) / std
+        out[label] = (torch.from_numpy(x.astype(np.float32)), torch.from_numpy(np.flatnonzero(alive)))
+    return out
 
 
 # Committee roles that get a relationship type of their own in the GNN's graph.
