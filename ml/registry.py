@@ -88,7 +88,7 @@ def production_models_in(tx: ManagedTransaction) -> list[ModelVersion]:
     """Every task's production model, inside a caller's transaction: what the event scorer reads each pass
     (the whole registry grows with every retrain; the production models stay one per task). Only the id,
     task, version, status and weights: enough to load and run the model, not its metrics or schema."""
-    return [_version(row) for row in tx.run(q.PRODUCTION_MODEL_REFS).data()]
+    return [_version(row) for row in tx.run(q.PRODUCTION_MODEL_REFS, task=None).data()]
 
 
 def get_model(graph: Graph, model_id: str) -> ModelVersion:

@@ -37,22 +37,22 @@ MATCH (m:{Label.MODEL_VERSION} {{id: $id}})
 RETURN {MODEL_RETURN}
 """
 
-# One task's production model, or every task's ($task null): the event scorer reads these every pass,
-# however many versions the registry keeps. The newest promotion first within a task.
-PRODUCTION_MODELS = f"""
+def _production_models(projection: str) -> str:
+    """The production models, `projection` of each: one task's, or every task's ($task null); the newest
+    promotion first within a task."""
+    return f"""
 MATCH (m:{Label.MODEL_VERSION} {{status: 'production'}})
 WHERE $task IS NULL OR m.task = $task
-RETURN {MODEL_RETURN}
+RETURN {projection}
 ORDER BY m.task, m.promoted_at DESC
 """
 
-# The event scorer's per-pass read: only what it uses (id, task, status; the weights to load a model it has
-# not loaded yet), not the whole entry (feature schema, metrics: ~6 KB of JSON strings and timestamps a pass).
-PRODUCTION_MODEL_REFS = f"""
-MATCH (m:{Label.MODEL_VERSION} {{status: 'production'}})
-RETURN m {{.id, .task, .version, .status, .weights_file, .weights_sha256}} AS model
-ORDER BY m.task, m.promoted_at DESC
-"""
+
+PRODUCTION_MODELS = _production_models(MODEL_RETURN)
+# The event scorer's per-pass read (every task's): only what it uses (id, task, status; the weights to load a
+# model it has not loaded yet), not the whole entry (its feature schema and metrics, JSON strings).
+PRODUCTION_MODEL_REFS = _production_models(
+    "m {.id, .task, .version, .status, .weights_file, .weights_sha256} AS model")
 
 SET_GATE_RESULT = f"""
 MATCH (m:{Label.MODEL_VERSION} {{id: $id}})
