@@ -106,6 +106,8 @@ class Dispatcher:
         self.rng = random.Random()
         self.report = DispatchReport()
         self._report_lock = threading.Lock()
+        self._retries: list[float] = []  # when this dispatcher's own failed deliveries fall due (monotonic)
+        self._gauge_read_at = -float("inf")  # when NEXT_DUE last refreshed the outbox gauge (monotonic)
         self.outcomes: GroupCommit[Outcome, str | None] = GroupCommit(self._record_outcomes)
 
     def close(self) -> None:
@@ -119,6 +121,9 @@ class Dispatcher:
 
     def claim(self, limit: int) -> list[dict[str, Any]]:
         """Lease up to `limit` due actions to this dispatcher (counting an attempt for each)."""
+        now = time.monotonic()
+        with self._report_lock:  # the retries due by now are this claim's to take
+            self._retries = [t for t in self._retries if t > now]
         return self.graph.write(q.CLAIM_DUE_ACTIONS, {
             "kinds": list(q.DISPATCHED_KINDS), "limit": limit, "worker": self.worker,
             "lease_ms": int(self.settings.dispatch_lease_seconds * 1000), "subject_labels": q.SUBJECT_LABELS,
@@ -172,6 +177,9 @@ class Dispatcher:
         }))
         if status is None:
             return "lost_lease"
+        if status == q.PENDING:
+            with self._report_lock:
+                self._retries.append(time.monotonic() + delay)
         if status == q.DEAD_LETTER:
             logger.warning("action %s dead-lettered after %s attempts (last: %s)", action["id"], attempt, error)
             return "dead_letter"
@@ -199,29 +207,36 @@ class Dispatcher:
         """Deliver until stopped (or, with `once`, until nothing is due now); in-flight deliveries finish.
 
         Idle, it polls every KGCRM_DISPATCH_POLL seconds, and at once when a wake-up hint arrives on
-        KGCRM_DISPATCH_WAKE (the scorer sends one after committing due actions).
+        KGCRM_DISPATCH_WAKE (the scorer sends one after committing due actions). With hints, the
+        deliveries of a claim are not followed by another claim unless a hint came, the poll interval
+        passed or a retry of its own fell due (see `_claim_now`).
         """
         stop = stop or threading.Event()
         concurrency = self.settings.dispatch_concurrency
         poll = self.settings.dispatch_poll_seconds
         in_flight: set[Future[str]] = set()
         listener = None if once else WakeListener.bind(self.settings.dispatch_wake_addresses, 0, "action wake-ups")
-        claimed_at, backlog = -float("inf"), True
+        claimed_at, backlog, woken = -float("inf"), True, True
         try:
             with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kgcrm-dispatch") as pool:
                 while not stop.is_set():
                     free = concurrency - len(in_flight)
-                    if free and self._claim_now(in_flight, free, backlog, claimed_at, listener):
+                    came_back_empty = False
+                    if free and (woken or self._claim_now(in_flight, free, backlog, claimed_at, listener)):
                         claimed = self.claim(free)
-                        claimed_at, backlog = time.monotonic(), len(claimed) == free
+                        claimed_at, backlog, woken = time.monotonic(), len(claimed) == free, False
+                        came_back_empty = not claimed
                         in_flight.update(pool.submit(self.deliver, row) for row in claimed)
                     if not in_flight:
                         if once:
                             break
+                        idle = (self._idle_seconds() if came_back_empty or self._gauge_is_old(poll)
+                                else self._until_next_claim(claimed_at, poll))
                         if listener is not None:
-                            listener.wait(self._idle_seconds(), stop)
+                            listener.wait(idle, stop)
                         else:
-                            stop.wait(self._idle_seconds())
+                            stop.wait(idle)
+                        woken = True
                         continue
                     done, in_flight = wait(in_flight, timeout=poll, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -236,19 +251,42 @@ class Dispatcher:
                    listener: WakeListener | None) -> bool:
         """Whether to claim now, with `free` slots: a claim is a write transaction, so not after every delivery.
 
-        Always when nothing is in flight (the idle wait follows), when a wake-up hint came or a poll
-        interval passed since the last claim; and, while the last claim came back full (more is due),
-        once half the slots are free, so that a backlog is claimed in batches.
+        When a wake-up hint came or a poll interval passed since the last claim; while the last claim
+        came back full (more is due), once half the slots are free, so that a backlog is claimed in
+        batches; and when nothing is in flight: always without hints, but with them only when a retry
+        of this dispatcher's fell due. Then what became due since the last claim was committed by a
+        scorer, which sends a hint, or is another dispatcher's retry or an expired lease, which the
+        poll interval bounds as before: the claim after a claim's last delivery came back empty, and
+        was a write transaction and an outbox read for nothing.
         """
-        if not in_flight or time.monotonic() - claimed_at >= self.settings.dispatch_poll_seconds:
+        now = time.monotonic()
+        if now - claimed_at >= self.settings.dispatch_poll_seconds:
             return True
         if listener is not None and listener.pending():
             return True
+        if not in_flight:
+            return listener is None or backlog or self._retry_due(now)
         return backlog and free >= max(1, self.settings.dispatch_concurrency // 2)
+
+    def _retry_due(self, now: float) -> bool:
+        """Whether a retry of this dispatcher's fell due (the next claim takes it, see `claim`)."""
+        with self._report_lock:
+            return any(t <= now for t in self._retries)
+
+    def _until_next_claim(self, claimed_at: float, poll: float) -> float:
+        """Seconds until the poll interval since the last claim ends or a retry of this dispatcher's falls due."""
+        with self._report_lock:
+            retry = min(self._retries, default=float("inf"))
+        return max(0.0, min(claimed_at + poll, retry) - time.monotonic())
+
+    def _gauge_is_old(self, poll: float) -> bool:
+        """Whether the outbox gauge was last refreshed over a poll interval ago (it is, at most, once one)."""
+        return time.monotonic() - self._gauge_read_at >= poll
 
     def _idle_seconds(self) -> float:
         """Sleep until the next pending action falls due, but never longer than the poll interval."""
         row = self.graph.read(q.NEXT_DUE, {"kinds": list(q.DISPATCHED_KINDS)})[0]
+        self._gauge_read_at = time.monotonic()
         metrics.OUTBOX_DUE.set(row["pending"])
         poll = self.settings.dispatch_poll_seconds
         if row["due_in_ms"] is None:

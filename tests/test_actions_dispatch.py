@@ -29,6 +29,7 @@ from kgcrm.actions.lineage import explain_action
 from kgcrm.actions.outbox import ScoreChangeInput, apply_score_changes
 from kgcrm.actions.policies import parse_policies
 from kgcrm.actions.review import decide, requeue
+from kgcrm.actions.wakeup import WakeSender
 from kgcrm.actions.webhooks import verify
 from kgcrm.graph.driver import Graph
 from kgcrm.graph.errors import DispatchConfigError
@@ -248,6 +249,54 @@ def test_a_backlog_is_claimed_in_batches_not_a_claim_a_delivery(
     # 8, at most 32 / 4 more while claims come back full, then one that comes back empty at half the slots
     # free and the last when nothing is in flight.
     assert min(sizes) >= 4 and len(sizes) <= 1 + 32 // 4 + 2, sizes
+
+
+def test_with_wake_up_hints_deliveries_are_not_followed_by_an_empty_claim_and_retries_still_come(
+    graph: Graph, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = receiver(fail_first=1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        wake = f"127.0.0.1:{probe.getsockname()[1]}"
+    # Hints on, a poll of 30 s: whatever happens within the test is due to a hint or to a known retry.
+    settings = _settings(graph, r.url, dispatch_poll_seconds=30.0, dispatch_wake=wake,
+                         webhook_backoff_seconds=0.3, webhook_backoff_max_seconds=0.3)
+    ids = _outbox(graph, settings, 3)
+    stop = threading.Event()
+    with Dispatcher(graph, settings) as dispatcher:
+        claim, read, claims, reads = dispatcher.claim, dispatcher.graph.read, [], []
+
+        def counted_claim(limit: int) -> list[dict[str, Any]]:
+            claims.append(time.monotonic())
+            return claim(limit)
+
+        def counted_read(query: str, *args: Any, **kwargs: Any) -> Any:
+            if "next_due" in query:  # the dispatcher's outbox read (not this test's own)
+                reads.append(time.monotonic())
+            return read(query, *args, **kwargs)
+
+        monkeypatch.setattr(dispatcher, "claim", counted_claim)
+        monkeypatch.setattr(dispatcher.graph, "read", counted_read)
+        thread = threading.Thread(target=dispatcher.run, kwargs={"stop": stop}, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while set(_statuses(graph).values()) != {"delivered"} and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # One claim took all three; the failed one came back on its own backoff (0.15-0.3 s), not on the
+            # 30 s poll; and no claim followed either batch's last delivery.
+            assert set(_statuses(graph).values()) == {"delivered"} and r.acted == dict.fromkeys(ids, 1)
+            assert len(claims) == 2 and claims[1] - claims[0] >= 0.15, claims
+            time.sleep(0.5)
+            assert len(claims) == 2 and len(reads) <= 1, (claims, reads)  # at most the outbox gauge's first read
+            WakeSender([("127.0.0.1", int(wake.rsplit(":", 1)[1]))]).send()
+            deadline = time.monotonic() + 5
+            while len(claims) == 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(claims) == 3  # a hint still claims at once
+        finally:
+            stop.set()
+            thread.join(timeout=30)
 
 
 def test_dead_letters_after_the_configured_attempts_and_requeues(graph: Graph, receiver: Any) -> None:
