@@ -5,7 +5,9 @@ thread. This prints the client CPU and wall time per query of that path beside t
 paths (auto-commit, the async driver), alternating over several rounds against one fresh local Neo4j,
 so the cost of one round trip on the API's side is known apart from what GraphQL adds. It also shows
 the server's side: Neo4j's own CPU per query, and what five queries in one transaction cost against
-five transactions (the incremental scorer folds a pass's reads for this reason).
+five transactions (the incremental scorer folds a pass's reads for this reason), and a transaction
+function through the driver's own session (BEGIN answered before the first statement goes) against
+kgcrm's `Graph`, which sends BEGIN with the first statement (graph/driver.py `_pipelined_begin`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from neo4j import AsyncGraphDatabase, GraphDatabase, RoutingControl
 from starlette.concurrency import run_in_threadpool
 
 from benchkit import bench_settings, cpu_seconds
+from kgcrm.graph.driver import Graph
 from kgcrm.graph.server import LocalNeo4j
 
 QUERY = "MATCH (a:Account {id: $id}) RETURN a.id AS id"
@@ -40,6 +43,7 @@ def main() -> None:
     loop = uvloop.new_event_loop()
     sync = GraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", settings.neo4j_password))
     async_driver = AsyncGraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", settings.neo4j_password))
+    graph = Graph(settings)
     try:
         sync.execute_query("UNWIND range(0, 999) AS i MERGE (:Account {id: toString(i)})")
 
@@ -65,6 +69,18 @@ def main() -> None:
                 with sync.session() as session:
                     session.execute_read(work, i)
 
+        def one_query(tx: neo4j.ManagedTransaction, i: int) -> None:
+            tx.run(QUERY, id=str(i % 1000)).data()
+
+        def function_begin_answered() -> None:
+            for i in range(n):
+                with graph._session() as session:  # the same session as Graph's, without the switch
+                    session.execute_read(one_query, i)
+
+        def function_begin_pipelined() -> None:
+            for i in range(n):
+                graph.execute_read(one_query, i)
+
         async def async_managed() -> None:
             for i in range(n):
                 await async_driver.execute_query(QUERY, {"id": str(i % 1000)}, routing_=RoutingControl.READ)
@@ -79,6 +95,8 @@ def main() -> None:
             "managed read, sync": managed,
             "five queries in one managed read, sync (per query)": five_in_one,
             "auto-commit, sync": autocommit,
+            "transaction function, driver session (BEGIN answered first)": function_begin_answered,
+            "transaction function, kgcrm Graph (BEGIN with the first statement)": function_begin_pipelined,
             "managed read, async driver": lambda: loop.run_until_complete(async_managed()),
             "auto-commit, async driver": lambda: loop.run_until_complete(async_autocommit()),
         }
@@ -91,6 +109,7 @@ def main() -> None:
                                        1000 * (cpu_seconds(server_pid) - server) / n))
     finally:
         sync.close()
+        graph.close()
         loop.run_until_complete(async_driver.close())
         loop.close()
         local.stop()

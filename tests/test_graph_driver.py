@@ -77,6 +77,46 @@ def test_a_missing_database_is_a_config_error(neo4j_server) -> None:
     assert "nosuchdb" in str(caught.value)
 
 
+def test_a_missing_database_is_a_config_error_in_transaction_functions_too(neo4j_server) -> None:
+    # Their BEGIN goes out with the first statement (graph/driver.py `_pipelined_begin`): its failure
+    # still comes back as the one clear error.
+    settings = neo4j_server.settings.model_copy(update={"neo4j_database": "nosuchdb"})
+    with Graph(settings) as graph:
+        for execute in (graph.execute_read, graph.execute_write):
+            with pytest.raises(GraphConfigError) as caught:
+                execute(lambda tx: tx.run("RETURN 1 AS one").single())
+            assert "nosuchdb" in str(caught.value)
+
+
+def test_a_transaction_sends_begin_with_its_first_statement(graph: Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round trip fewer a transaction; fails when the driver drops the private switch it rests on."""
+    from neo4j._sync.io._bolt import _base
+
+    graph.read("RETURN 1 AS warm")  # a pooled connection, so that only the transaction's own sends count
+    sends: list[int] = []
+    send_all = _base.Bolt.send_all
+
+    def counted(self: object) -> None:
+        sends.append(1)
+        send_all(self)
+
+    monkeypatch.setattr(_base.Bolt, "send_all", counted)
+    assert graph.execute_read(lambda tx: tx.run("RETURN 1 AS one").single()["one"]) == 1
+    read_sends, sends[:] = len(sends), []
+    graph.execute_write(lambda tx: tx.run("CREATE (:Account {id: 'pipelined'})").consume())
+    assert (read_sends, len(sends)) == (2, 2)  # BEGIN, RUN and PULL together; then COMMIT
+
+
+def test_a_transaction_function_that_fails_before_its_first_statement_leaves_nothing(graph: Graph) -> None:
+    def fails_early(tx) -> None:
+        raise ValueError("bad input, found before any statement")
+
+    with pytest.raises(ValueError):
+        graph.execute_write(fails_early)
+    graph.execute_write(lambda tx: tx.run("CREATE (:Account {id: 'after'})").consume())
+    assert graph.read("MATCH (a:Account) RETURN collect(a.id) AS ids")[0]["ids"] == ["after"]
+
+
 def test_bad_cypher_is_a_query_error_without_a_traceback_in_the_message(graph: Graph) -> None:
     with pytest.raises(QueryError) as caught:
         graph.read("MATCH (n RETURN n")
