@@ -107,6 +107,7 @@ class Dispatcher:
         self.report = DispatchReport()
         self._report_lock = threading.Lock()
         self._retries: list[float] = []  # when this dispatcher's own failed deliveries fall due (monotonic)
+        self._retries_lock = threading.Lock()
         self._gauge_read_at = -float("inf")  # when NEXT_DUE last refreshed the outbox gauge (monotonic)
         self.outcomes: GroupCommit[Outcome, str | None] = GroupCommit(self._record_outcomes)
 
@@ -122,7 +123,7 @@ class Dispatcher:
     def claim(self, limit: int) -> list[dict[str, Any]]:
         """Lease up to `limit` due actions to this dispatcher (counting an attempt for each)."""
         now = time.monotonic()
-        with self._report_lock:  # the retries due by now are this claim's to take
+        with self._retries_lock:  # the retries due by now are this claim's to take
             self._retries = [t for t in self._retries if t > now]
         return self.graph.write(q.CLAIM_DUE_ACTIONS, {
             "kinds": list(q.DISPATCHED_KINDS), "limit": limit, "worker": self.worker,
@@ -178,7 +179,7 @@ class Dispatcher:
         if status is None:
             return "lost_lease"
         if status == q.PENDING:
-            with self._report_lock:
+            with self._retries_lock:
                 self._retries.append(time.monotonic() + delay)
         if status == q.DEAD_LETTER:
             logger.warning("action %s dead-lettered after %s attempts (last: %s)", action["id"], attempt, error)
@@ -253,11 +254,9 @@ class Dispatcher:
 
         When a wake-up hint came or a poll interval passed since the last claim; while the last claim
         came back full (more is due), once half the slots are free, so that a backlog is claimed in
-        batches; and when nothing is in flight: always without hints, but with them only when a retry
-        of this dispatcher's fell due. Then what became due since the last claim was committed by a
-        scorer, which sends a hint, or is another dispatcher's retry or an expired lease, which the
-        poll interval bounds as before: the claim after a claim's last delivery came back empty, and
-        was a write transaction and an outbox read for nothing.
+        batches. When nothing is in flight: always without hints; with them only when a retry of its
+        own fell due, since anything else that became due meanwhile either sent a hint (a scorer's
+        actions) or waits for the poll interval anyway (another dispatcher's retry, an expired lease).
         """
         now = time.monotonic()
         if now - claimed_at >= self.settings.dispatch_poll_seconds:
@@ -270,12 +269,12 @@ class Dispatcher:
 
     def _retry_due(self, now: float) -> bool:
         """Whether a retry of this dispatcher's fell due (the next claim takes it, see `claim`)."""
-        with self._report_lock:
+        with self._retries_lock:
             return any(t <= now for t in self._retries)
 
     def _until_next_claim(self, claimed_at: float, poll: float) -> float:
         """Seconds until the poll interval since the last claim ends or a retry of this dispatcher's falls due."""
-        with self._report_lock:
+        with self._retries_lock:
             retry = min(self._retries, default=float("inf"))
         return max(0.0, min(claimed_at + poll, retry) - time.monotonic())
 

@@ -161,9 +161,7 @@ def _pipelined_begin(session: neo4j.Session) -> AbstractContextManager[Any]:
     (bench/RESULTS.md, "Events end to end", session 14). The switch is the driver's private one, so a
     driver without it just waits for BEGIN's answer as before."""
     switch = getattr(session, "_pipelined_begin", None)
-    if switch is None or not hasattr(switch, "__enter__") or not hasattr(switch, "__exit__"):
-        return nullcontext()
-    return switch
+    return switch if hasattr(switch, "__enter__") and hasattr(switch, "__exit__") else nullcontext()
 
 
 def _query_summary(query: str) -> str:
