@@ -29,6 +29,7 @@ STANDARD: list[tuple[str, list[str]]] = [
     ("bench_events.py", ["--quick"]),
     ("bench_row_products.py", ["--repeats", "50", "--rounds", "1"]),
     ("bench_scorer_inputs.py", ["--calls", "100", "--rounds", "3"]),
+    ("bench_touched_history.py", []),
     ("bench_rollback.py", ["--accounts", "100000", "--rescore-accounts", "10000"]),
     ("bench_score_scaling.py", ["--accounts", "2000", "--runs", "1"]),
     ("bench_explorer.py", ["--quick"]),
