@@ -106,7 +106,7 @@ class Dispatcher:
         self.rng = random.Random()
         self.report = DispatchReport()
         self._report_lock = threading.Lock()
-        self._retries: list[float] = []  # when this dispatcher's own failed deliveries fall due (monotonic)
+        self._retries: dict[str, float] = {}  # action id -> when its retry falls due (monotonic): its own failures
         self._retries_lock = threading.Lock()
         self._gauge_read_at = -float("inf")  # when NEXT_DUE last refreshed the outbox gauge (monotonic)
         self.outcomes: GroupCommit[Outcome, str | None] = GroupCommit(self._record_outcomes)
@@ -123,12 +123,17 @@ class Dispatcher:
     def claim(self, limit: int) -> list[dict[str, Any]]:
         """Lease up to `limit` due actions to this dispatcher (counting an attempt for each)."""
         now = time.monotonic()
-        with self._retries_lock:  # the retries due by now are this claim's to take
-            self._retries = [t for t in self._retries if t > now]
-        return self.graph.write(q.CLAIM_DUE_ACTIONS, {
+        rows = self.graph.write(q.CLAIM_DUE_ACTIONS, {
             "kinds": list(q.DISPATCHED_KINDS), "limit": limit, "worker": self.worker,
             "lease_ms": int(self.settings.dispatch_lease_seconds * 1000), "subject_labels": q.SUBJECT_LABELS,
         })
+        # Retries to wait for no more: the ones this claim took, and the ones due by then (taken, another
+        # dispatcher's now, or not due yet by Neo4j's clock, which the empty claim's outbox read covers).
+        with self._retries_lock:
+            for row in rows:
+                self._retries.pop(row["action"]["id"], None)
+            self._retries = {action: due for action, due in self._retries.items() if due > now}
+        return rows
 
     def deliver(self, claimed: dict[str, Any]) -> str:
         """Carry out one claimed action and record the outcome; returns it."""
@@ -180,7 +185,7 @@ class Dispatcher:
             return "lost_lease"
         if status == q.PENDING:
             with self._retries_lock:
-                self._retries.append(time.monotonic() + delay)
+                self._retries[action["id"]] = time.monotonic() + delay
         if status == q.DEAD_LETTER:
             logger.warning("action %s dead-lettered after %s attempts (last: %s)", action["id"], attempt, error)
             return "dead_letter"
@@ -270,12 +275,12 @@ class Dispatcher:
     def _retry_due(self, now: float) -> bool:
         """Whether a retry of this dispatcher's fell due (the next claim takes it, see `claim`)."""
         with self._retries_lock:
-            return any(t <= now for t in self._retries)
+            return any(due <= now for due in self._retries.values())
 
     def _until_next_claim(self, claimed_at: float, poll: float) -> float:
         """Seconds until the poll interval since the last claim ends or a retry of this dispatcher's falls due."""
         with self._retries_lock:
-            retry = min(self._retries, default=float("inf"))
+            retry = min(self._retries.values(), default=float("inf"))
         return max(0.0, min(claimed_at + poll, retry) - time.monotonic())
 
     def _gauge_is_old(self, poll: float) -> bool:
@@ -290,7 +295,8 @@ class Dispatcher:
         poll = self.settings.dispatch_poll_seconds
         if row["due_in_ms"] is None:
             return poll
-        return min(poll, max(0.01, row["due_in_ms"] / 1000))
+        # Both times are whole milliseconds: 2 more, or the claim may come a millisecond early and find nothing.
+        return min(poll, max(0.01, (row["due_in_ms"] + 2) / 1000))
 
 
 def iso_of_nanos(nanos: int | None) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -29,12 +28,11 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.model import Label
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
-from kgcrm.graph.settings import Settings
 from kgcrm.ml.features import take_snapshot
 from kgcrm.ml.inference import prepare
 from kgcrm.ml.registry import production_model
-from bench_events import REPO, generate, trained_model
-from benchkit import free_port
+from bench_events import generate, trained_model
+from benchkit import bench_settings
 
 
 def inputs_through_prepare(scorer: IncrementalScorer, artifact, touched: dict[int, str], cutoff: float,
@@ -68,11 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="kgcrm-bench-inputs-"))
-    home = Path(os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")))
-    settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD="kgcrm-bench-password", KGCRM_HOME=str(home),
-        KGCRM_NEO4J_INSTANCE=f"bench-inputs-{os.getpid()}", KGCRM_NEO4J_HEAP="1g", KGCRM_NEO4J_PAGECACHE="512m",
-        KGCRM_MODEL_DIR=str(work / "models"), KGCRM_ML_THREADS="1", KGCRM_EVENTS_CACHE_SECONDS="600")
+    settings = bench_settings("inputs", heap="1g", pagecache="512m", KGCRM_MODEL_DIR=str(work / "models"),
+                              KGCRM_ML_THREADS="1", KGCRM_EVENTS_CACHE_SECONDS="600")
+    home = settings.home
     neo4j = LocalNeo4j(settings)
     try:
         neo4j.start()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
@@ -32,10 +31,9 @@ from kgcrm.graph.driver import Graph
 from kgcrm.graph.queries import events as q
 from kgcrm.graph.schema import apply_migrations
 from kgcrm.graph.server import LocalNeo4j
-from kgcrm.graph.settings import Settings
 from kgcrm.ml.registry import production_model
-from bench_events import REPO, TYPES, generate, trained_model
-from benchkit import cpu_seconds, free_port
+from bench_events import TYPES, generate, trained_model
+from benchkit import bench_settings, cpu_seconds
 
 
 def add_history(graph: Graph, accounts: list[str], contacts: dict[str, list[str]], per_account: int,
@@ -79,11 +77,9 @@ def main() -> None:
     levels = sorted(int(x) for x in args.history.split(",") if x)
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="kgcrm-bench-history-"))
-    home = Path(os.environ.get("KGCRM_HOME", str(REPO / ".kgcrm")))
-    settings = Settings.load(
-        NEO4J_URI=f"bolt://127.0.0.1:{free_port()}", NEO4J_PASSWORD="kgcrm-bench-password", KGCRM_HOME=str(home),
-        KGCRM_NEO4J_INSTANCE=f"bench-history-{os.getpid()}", KGCRM_NEO4J_HEAP="1g", KGCRM_NEO4J_PAGECACHE="512m",
-        KGCRM_MODEL_DIR=str(work / "models"), KGCRM_ML_THREADS="1", KGCRM_EVENTS_CACHE_SECONDS="600")
+    settings = bench_settings("history", heap="1g", pagecache="512m", KGCRM_MODEL_DIR=str(work / "models"),
+                              KGCRM_ML_THREADS="1", KGCRM_EVENTS_CACHE_SECONDS="600")
+    home = settings.home
     neo4j = LocalNeo4j(settings)
     rows: list[tuple[int, int, float, float, float, float]] = []
     rng = random.Random(3)
